@@ -1,0 +1,52 @@
+# Churn early-warning warehouse: the two commands are `make build` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DBT := $(BIN)/dbt
+SAMPLE_CUSTOMERS ?= 20000
+SAMPLE_SEED ?= 42
+RAW_PATH ?= data/raw
+export CHURN_DUCKDB_PATH ?= warehouse.duckdb
+export DBT_PROFILES_DIR := $(CURDIR)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export PYTHONPATH := $(CURDIR)/python
+
+.PHONY: build venv sample dbt-build test pytest dbt-test lint clean
+
+$(BIN)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	# put python/ on the venv's path (the dbt Python models also get it through module_paths)
+	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'churnwarehouse.pth').write_text('$(CURDIR)/python\n')"
+	touch $@
+
+venv: $(BIN)/.installed
+
+## sample: generate the bundled sample (seeded) unless it is already there
+$(RAW_PATH)/orders.parquet: | venv
+	$(BIN)/python -m churnwarehouse.generate --customers $(SAMPLE_CUSTOMERS) --seed $(SAMPLE_SEED) --out $(RAW_PATH)
+
+sample: $(RAW_PATH)/orders.parquet
+
+## build: venv + sample + dbt build (models and their tests)
+build: venv sample
+	$(DBT) build --vars '{raw_path: $(RAW_PATH)}'
+
+## test: pytest (unit + end-to-end), dbt build with its tests, sqlfluff lint
+test: venv sample pytest dbt-test lint
+
+pytest: venv
+	$(BIN)/python -m pytest -q
+
+dbt-test: venv sample
+	$(DBT) build --vars '{raw_path: $(RAW_PATH)}'
+
+lint: venv
+	$(BIN)/sqlfluff lint models tests macros --processes 2
+
+clean:
+	rm -rf target logs warehouse.duckdb

@@ -1,0 +1,76 @@
+-- One row per raw order row: typed, checked, with the reason it is quarantined (null when clean).
+with
+
+source as (
+
+    select * from {{ source('shop', 'orders') }}
+
+),
+
+{{ known_customer_ctes() }}
+
+typed as (
+
+    select
+        {{ clean_string('source.order_id') }} as order_id,
+        {{ clean_string('source.customer_id') }} as customer_id,
+        {{ to_utc_timestamp('source.ordered_at') }} as ordered_at,
+        {{ clean_string('source.ordered_at') }} is null as is_ordered_at_missing,
+        {{ dbt.safe_cast('source.order_total', dbt.type_float()) }} as order_total,
+        coalesce(lower({{ clean_string('source.status') }}), 'completed') as status,
+        {{ dbt.safe_cast('source.discount_amount', dbt.type_float()) }} as discount_amount,
+        {{ clean_string('source.coupon_code') }} as coupon_code,
+        lower({{ clean_string('source.channel') }}) as channel,
+        upper({{ clean_string('source.currency') }}) as currency,
+        {{ row_as_json('source') }} as raw_record
+    from source
+
+),
+
+checked as (
+
+    select
+        typed.*,
+        {{ first_failing_check([
+            ('typed.order_id is null', 'missing_order_id'),
+            ('typed.customer_id is null', 'missing_customer_id'),
+            ('typed.is_ordered_at_missing', 'missing_ordered_at'),
+            ('typed.ordered_at is null', 'invalid_timestamp'),
+            ('typed.order_total is null', 'missing_order_total'),
+            ('typed.status not in (\'completed\', \'cancelled\', \'returned\')', 'invalid_status'),
+            ('typed.order_total < 0 or typed.discount_amount < 0', 'negative_amount'),
+            ('typed.ordered_at > ' ~ load_timestamp(), 'future_timestamp'),
+            unknown_customer_check(),
+        ]) }} as validation_reason
+    from typed
+    {{ join_known_customers('typed') }}
+
+),
+
+ranked as (
+
+    select
+        *,
+        {{ duplicate_rank(['order_id'], ['ordered_at', 'order_total', 'raw_record']) }} as key_rank
+    from checked
+
+),
+
+final as (
+
+    select
+        order_id,
+        customer_id,
+        ordered_at,
+        order_total,
+        status,
+        discount_amount,
+        coupon_code,
+        channel,
+        currency,
+        {{ quarantine_columns() }}
+    from ranked
+
+)
+
+select * from final
