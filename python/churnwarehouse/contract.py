@@ -136,6 +136,7 @@ QUARANTINE_REASONS = {
     "duplicate": "rejected",  # a second row with the same key (exact copy or not)
     "missing_<column>": "rejected",  # a required column is null / empty
     "invalid_timestamp": "rejected",  # a required timestamp does not parse
+    "invalid_number": "rejected",  # a required amount or quantity does not parse
     "future_timestamp": "rejected",  # dated after the load time
     "negative_amount": "rejected",  # order_total / unit_price / discount below zero
     "invalid_quantity": "rejected",  # order item quantity <= 0
@@ -145,4 +146,5 @@ QUARANTINE_REASONS = {
     "unknown_customer": "rejected",  # customer_id absent from a non-empty customers table
     "unknown_order": "rejected",  # order item whose order is not staged
     "malformed_email": "repaired",  # email kept out (nulled), customer kept
+    "invalid_satisfaction_score": "repaired",  # score outside 1..5 nulled, ticket kept
 }

@@ -23,6 +23,8 @@ typed as (
         {{ clean_string('source.product_id') }} as product_id,
         {{ dbt.safe_cast('source.quantity', dbt.type_int()) }} as quantity,
         {{ dbt.safe_cast('source.unit_price', dbt.type_float()) }} as unit_price,
+        {{ clean_string('source.quantity') }} is null as is_quantity_missing,
+        {{ clean_string('source.unit_price') }} is null as is_unit_price_missing,
         {{ row_as_json('source') }} as raw_record
     from source
 
@@ -35,8 +37,9 @@ checked as (
         {{ first_failing_check([
             ('typed.order_id is null', 'missing_order_id'),
             ('typed.product_id is null', 'missing_product_id'),
-            ('typed.quantity is null', 'missing_quantity'),
-            ('typed.unit_price is null', 'missing_unit_price'),
+            ('typed.is_quantity_missing', 'missing_quantity'),
+            ('typed.is_unit_price_missing', 'missing_unit_price'),
+            ('typed.quantity is null or typed.unit_price is null', 'invalid_number'),
             ('typed.quantity <= 0', 'invalid_quantity'),
             ('typed.unit_price < 0', 'negative_amount'),
             ('staged_orders.order_id is null', 'unknown_order'),

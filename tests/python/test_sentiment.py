@@ -1,0 +1,86 @@
+"""Review sentiment: learns tone from star ratings, stays point in time, degrades to null."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnwarehouse.sentiment import score_reviews, score_reviews_for_snapshots
+
+POSITIVE = ["love it", "great quality", "excellent and fast delivery", "really happy", "perfect gift"]
+NEGATIVE = ["broken on arrival", "terrible quality", "very disappointed", "late and damaged", "waste of money"]
+
+
+def make_reviews(n: int, start: str = "2024-01-01", seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ratings = rng.integers(1, 6, size=n)
+    texts = []
+    for rating in ratings:
+        words = POSITIVE if rating >= 4 else NEGATIVE if rating <= 2 else POSITIVE[:2] + NEGATIVE[:2]
+        texts.append(" ".join(rng.choice(words, size=2)) + " item")
+    return pd.DataFrame({
+        "review_id": [f"R{i:05d}" for i in range(n)],
+        "rating": ratings,
+        "review_text": texts,
+        "reviewed_at": pd.Timestamp(start) + pd.to_timedelta(np.arange(n), unit="h"),
+    })
+
+
+def test_sentiment_follows_rating_on_later_reviews():
+    reviews = make_reviews(1200)
+    fit_cutoff = reviews["reviewed_at"].iloc[800]
+    out = score_reviews(reviews, fit_cutoff, pd.Timestamp("2100-01-01"))
+    merged = out.merge(reviews, on="review_id")
+    holdout = merged[~merged["is_fit_sample"]]
+    assert len(holdout) == 400 and merged["is_fit_sample"].sum() == 800
+    assert holdout["sentiment_score"].between(-1, 1).all()
+    assert np.corrcoef(holdout["expected_rating"], holdout["rating"])[0, 1] > 0.6
+    assert holdout.loc[holdout["rating"] >= 4, "sentiment_score"].mean() > 0.3
+    assert holdout.loc[holdout["rating"] <= 2, "sentiment_score"].mean() < -0.3
+
+
+def test_reviews_after_the_fit_cutoff_do_not_change_the_model():
+    reviews = make_reviews(1200)
+    fit_cutoff = reviews["reviewed_at"].iloc[800]
+    full = score_reviews(reviews, fit_cutoff, pd.Timestamp("2100-01-01"))
+    # rewrite every later review's rating: a model fitted on them would change
+    tampered = reviews.copy()
+    tampered.loc[800:, "rating"] = 6 - tampered.loc[800:, "rating"]
+    again = score_reviews(tampered, fit_cutoff, pd.Timestamp("2100-01-01"))
+    pd.testing.assert_frame_equal(full, again)
+
+
+def test_reviews_after_the_score_cutoff_are_left_out():
+    reviews = make_reviews(600)
+    score_cutoff = reviews["reviewed_at"].iloc[500]
+    out = score_reviews(reviews, reviews["reviewed_at"].iloc[400], score_cutoff)
+    assert set(out["review_id"]) == set(reviews["review_id"].iloc[:500])
+
+
+@pytest.mark.parametrize("n", [0, 50])
+def test_too_few_reviews_give_null_sentiment_not_an_error(n):
+    reviews = make_reviews(n)
+    out = score_reviews(reviews, pd.Timestamp("2100-01-01"), pd.Timestamp("2100-01-01"))
+    assert len(out) == n
+    assert out["sentiment_score"].isna().all()
+    assert list(out.columns) == ["review_id", "sentiment_score", "expected_rating", "is_fit_sample"]
+
+
+def test_wiring_to_snapshots_uses_earliest_and_scoring_cutoffs():
+    reviews = make_reviews(1000)
+    snapshots = pd.DataFrame({
+        "cutoff_at": [reviews["reviewed_at"].iloc[700], reviews["reviewed_at"].iloc[900]],
+        "is_scoring_snapshot": [False, True],
+    })
+    out = score_reviews_for_snapshots(reviews, snapshots)
+    assert len(out) == 900
+    assert out["is_fit_sample"].sum() == 700
+
+
+def test_deterministic():
+    reviews = make_reviews(900)
+    cutoff = reviews["reviewed_at"].iloc[600]
+    a = score_reviews(reviews, cutoff, pd.Timestamp("2100-01-01"))
+    b = score_reviews(reviews.sample(frac=1, random_state=3), cutoff, pd.Timestamp("2100-01-01"))
+    pd.testing.assert_frame_equal(a, b)
