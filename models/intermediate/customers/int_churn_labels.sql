@@ -11,7 +11,11 @@ order_features as (
 
 snapshots as (
 
-    select as_of_date, cutoff_at, label_window_end_at from {{ ref('int_snapshot_dates') }}
+    select
+        as_of_date,
+        cutoff_at,
+        label_window_end_at
+    from {{ ref('int_snapshot_dates') }}
     where has_label
 
 ),

@@ -11,14 +11,21 @@ customers as (
 
 orders as (
 
-    select customer_id, ordered_at, channel from {{ ref('stg_shop__orders') }}
+    select
+        customer_id,
+        ordered_at,
+        channel
+    from {{ ref('stg_shop__orders') }}
     where status = 'completed'
 
 ),
 
 snapshots as (
 
-    select as_of_date, cutoff_at from {{ ref('int_snapshot_dates') }}
+    select
+        as_of_date,
+        cutoff_at
+    from {{ ref('int_snapshot_dates') }}
 
 ),
 
@@ -56,7 +63,7 @@ channel_ranked as (
         channel,
         row_number() over (
             partition by customer_id, as_of_date
-            order by case when channel = '(unknown)' then 1 else 0 end, order_count desc, channel
+            order by case when channel = '(unknown)' then 1 else 0 end, order_count desc, channel asc
         ) as channel_rank
     from channel_counts
 

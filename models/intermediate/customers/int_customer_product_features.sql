@@ -12,14 +12,21 @@ order_items as (
 
 orders as (
 
-    select order_id, customer_id, ordered_at from {{ ref('stg_shop__orders') }}
+    select
+        order_id,
+        customer_id,
+        ordered_at
+    from {{ ref('stg_shop__orders') }}
     where status = 'completed'
 
 ),
 
 products as (
 
-    select product_id, category from {{ ref('stg_shop__products') }}
+    select
+        product_id,
+        category
+    from {{ ref('stg_shop__products') }}
 
 ),
 
@@ -107,7 +114,7 @@ category_ranked as (
         sum(spend_amount) over (partition by customer_id, as_of_date) as total_spend_amount,
         row_number() over (
             partition by customer_id, as_of_date
-            order by case when category is null then 1 else 0 end, spend_amount desc, category
+            order by case when category is null then 1 else 0 end, spend_amount desc, category asc
         ) as spend_rank
     from category_spend
 

@@ -10,13 +10,19 @@ reviews as (
 
 sentiment as (
 
-    select review_id, sentiment_score from {{ ref('int_review_sentiment') }}
+    select
+        review_id,
+        sentiment_score
+    from {{ ref('int_review_sentiment') }}
 
 ),
 
 snapshots as (
 
-    select as_of_date, cutoff_at from {{ ref('int_snapshot_dates') }}
+    select
+        as_of_date,
+        cutoff_at
+    from {{ ref('int_snapshot_dates') }}
 
 ),
 

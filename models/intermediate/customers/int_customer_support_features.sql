@@ -11,7 +11,10 @@ tickets as (
 
 snapshots as (
 
-    select as_of_date, cutoff_at from {{ ref('int_snapshot_dates') }}
+    select
+        as_of_date,
+        cutoff_at
+    from {{ ref('int_snapshot_dates') }}
 
 ),
 

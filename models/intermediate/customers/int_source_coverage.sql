@@ -5,22 +5,28 @@ with
 
 snapshots as (
 
-    select as_of_date, cutoff_at from {{ ref('int_snapshot_dates') }}
+    select
+        as_of_date,
+        cutoff_at
+    from {{ ref('int_snapshot_dates') }}
 
 ),
 
 source_starts as (
 
     select
-        (select min(ordered_at) from {{ ref('stg_shop__order_items') }} as items
+        (
+            select min(orders.ordered_at) from {{ ref('stg_shop__order_items') }} as items
             inner join {{ ref('stg_shop__orders') }} as orders on items.order_id = orders.order_id)
             as order_items_start_at,
-        (select min(orders.ordered_at) from {{ ref('stg_shop__order_items') }} as items
+        (
+            select min(orders.ordered_at) from {{ ref('stg_shop__order_items') }} as items
             inner join {{ ref('stg_shop__orders') }} as orders on items.order_id = orders.order_id
             inner join {{ ref('stg_shop__products') }} as products on items.product_id = products.product_id
             where products.category is not null)
             as categories_start_at,
-        (select min(ordered_at) from {{ ref('stg_shop__orders') }}
+        (
+            select min(ordered_at) from {{ ref('stg_shop__orders') }}
             where discount_amount is not null or coupon_code is not null)
             as discounts_start_at,
         (select min(occurred_at) from {{ ref('stg_shop__events') }}) as events_start_at,

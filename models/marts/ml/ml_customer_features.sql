@@ -16,7 +16,11 @@ with
 
 snapshots as (
 
-    select as_of_date, is_scoring_snapshot, has_label from {{ ref('int_snapshot_dates') }}
+    select
+        as_of_date,
+        is_scoring_snapshot,
+        has_label
+    from {{ ref('int_snapshot_dates') }}
 
 ),
 
@@ -115,7 +119,7 @@ features_joined as (
         case
             when coverage.has_discounts
                 then order_features.discount_amount_total
-                / nullif(order_features.total_spend_amount + order_features.discount_amount_total, 0)
+                    / nullif(order_features.total_spend_amount + order_features.discount_amount_total, 0)
         end as discount_amount_share,
 
         -- products and categories

@@ -10,7 +10,10 @@ sentiment as (
 
 reviews as (
 
-    select review_id, rating from {{ ref('stg_shop__reviews') }}
+    select
+        review_id,
+        rating
+    from {{ ref('stg_shop__reviews') }}
 
 ),
 
