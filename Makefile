@@ -14,7 +14,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONPATH := $(CURDIR)/python
 
-.PHONY: build venv sample dbt-build test pytest dbt-test lint clean
+.PHONY: build venv sample dbt-build test pytest dbt-test lint clean backtest
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,3 +50,10 @@ lint: venv
 
 clean:
 	rm -rf target logs warehouse.duckdb
+
+## backtest: build on the data up to CUTOFF, score, judge on the next HORIZON days
+##   make backtest RAW=path/to/raw CUTOFF=2011-09-09 [HORIZON=90]
+HORIZON ?= 90
+backtest: venv
+	@test -n "$(RAW)" -a -n "$(CUTOFF)" || (echo "usage: make backtest RAW=<raw dir> CUTOFF=<YYYY-MM-DD> [HORIZON=90]"; exit 2)
+	$(BIN)/python -m churnwarehouse.backtest --raw $(RAW) --cutoff $(CUTOFF) --horizon $(HORIZON)

@@ -73,7 +73,8 @@ class Warehouse:
 
 def build(raw_dir: Path, workdir: Path, **extra_vars) -> Warehouse:
     db_path = workdir / "warehouse.duckdb"
-    proc = dbt("build", workdir, db_path, {"raw_path": str(raw_dir), **extra_vars})
+    dbt_vars = {"raw_path": str(raw_dir), "model_registry_path": str(workdir / "model_registry"), **extra_vars}
+    proc = dbt("build", workdir, db_path, dbt_vars)
     return Warehouse(raw_dir, db_path, proc.stdout)
 
 

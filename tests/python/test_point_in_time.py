@@ -5,51 +5,15 @@ the features computed without it."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
+from churnwarehouse.cut import cut_raw_directory
 from conftest import Warehouse, build
 
 pytestmark = pytest.mark.e2e
-
-# Each table's time column, and the later-response columns a real export at T would not have yet.
-TIME_COLUMN = {
-    "orders": "ordered_at", "events": "occurred_at", "reviews": "reviewed_at",
-    "support_tickets": "opened_at", "marketing_sends": "sent_at", "customers": "signed_up_at",
-}
-NOT_YET_KNOWN = {
-    "support_tickets": {"resolved_at": ["resolved_at", "satisfaction_score"]},
-    "marketing_sends": {"opened_at": ["opened_at"], "clicked_at": ["clicked_at"], "redeemed_at": ["redeemed_at"]},
-}
-
-
-def cut_raw_data(raw_dir: Path, out_dir: Path, cutoff: dt.datetime) -> None:
-    """Write the raw files as an export taken at ``cutoff`` would have them."""
-    out_dir.mkdir()
-    con = duckdb.connect()
-    stamp = f"timestamp '{cutoff:%Y-%m-%d %H:%M:%S}'"
-    for path in raw_dir.glob("*.parquet"):
-        table = path.stem
-        columns = [row[0] for row in con.execute(f"describe select * from read_parquet('{path}')").fetchall()]
-        select = []
-        for column in columns:
-            expression = column
-            for time_column, cleared in NOT_YET_KNOWN.get(table, {}).items():
-                if column in cleared:
-                    expression = f"case when {time_column} < {stamp} then {column} end as {column}"
-            select.append(expression)
-        where = "true"
-        if table in TIME_COLUMN:
-            where = f"{TIME_COLUMN[table]} < {stamp} or {TIME_COLUMN[table]} is null"
-        if table == "order_items":
-            where = f"order_id in (select order_id from read_parquet('{raw_dir / 'orders.parquet'}') where ordered_at < {stamp})"
-        con.execute(
-            f"copy (select {', '.join(select)} from read_parquet('{path}') where {where}) "
-            f"to '{out_dir / path.name}' (format parquet)"
-        )
 
 
 def features(warehouse: Warehouse, table: str = "ml_customer_features") -> pd.DataFrame:
@@ -73,7 +37,7 @@ def full_and_cut(sample_dirs, as_of, tmp_path_factory) -> tuple[Warehouse, Wareh
     raw_dir, _ = sample_dirs
     root = tmp_path_factory.mktemp("pit")
     cut_dir = root / "cut_raw"
-    cut_raw_data(raw_dir, cut_dir, dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
+    cut_raw_directory(raw_dir, cut_dir, dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time()))
     (root / "full").mkdir()
     (root / "cut").mkdir()
     full = build(raw_dir, root / "full", as_of_date=str(as_of))
@@ -81,7 +45,7 @@ def full_and_cut(sample_dirs, as_of, tmp_path_factory) -> tuple[Warehouse, Wareh
     return full, cut
 
 
-@pytest.mark.parametrize("table", ["ml_customer_features", "int_review_sentiment", "int_churn_labels"])
+@pytest.mark.parametrize("table", ["ml_customer_features", "int_review_sentiment", "int_churn_labels", "churn_scores"])
 def test_full_build_at_t_equals_build_on_data_cut_at_t(full_and_cut, table):
     full, cut = full_and_cut
     full_rows, cut_rows = features(full, table), features(cut, table)

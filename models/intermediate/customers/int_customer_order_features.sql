@@ -3,6 +3,7 @@
 -- completed orders inside the label window (used only by int_churn_labels). One pass over
 -- orders x snapshots computes every snapshot at once; gaps come from distinct purchase days.
 {% set windows = [30, 90, 180, 365] %}
+{% set horizon = var('churn_horizon_days') | int %}
 
 with
 
@@ -57,6 +58,16 @@ aggregated as (
             as order_count_prior_90d,
         sum(case when is_before_cutoff and is_completed and days_ago >= 90 and days_ago < 180 then order_total else 0 end)
             as spend_amount_prior_90d,
+        -- the label window one year earlier: (as_of_date - 365 days, as_of_date - 365 days + horizon]
+        count(
+            case when is_before_cutoff and is_completed and days_ago >= {{ 365 - horizon }} and days_ago < 365 then 1 end
+        ) as order_count_same_window_last_year,
+        sum(
+            case
+                when is_before_cutoff and is_completed and days_ago >= {{ 365 - horizon }} and days_ago < 365 then order_total
+                else 0
+            end
+        ) as spend_amount_same_window_last_year,
         count(case when is_before_cutoff then 1 end) as any_status_order_count,
         count(case when is_before_cutoff and is_cancelled then 1 end) as cancelled_order_count,
         count(case when is_before_cutoff and is_returned then 1 end) as returned_order_count,
@@ -129,6 +140,8 @@ final as (
         aggregated.spend_amount_prior_90d,
         aggregated.order_count_90d - aggregated.order_count_prior_90d as order_count_trend_90d,
         aggregated.spend_amount_90d - aggregated.spend_amount_prior_90d as spend_amount_trend_90d,
+        aggregated.order_count_same_window_last_year,
+        aggregated.spend_amount_same_window_last_year,
         aggregated.cancelled_order_count,
         aggregated.returned_order_count,
         aggregated.cancelled_order_count * 1.0 / aggregated.any_status_order_count as cancellation_rate,

@@ -111,6 +111,8 @@ features_joined as (
         order_features.spend_amount_prior_90d,
         order_features.order_count_trend_90d,
         order_features.spend_amount_trend_90d,
+        order_features.order_count_same_window_last_year,
+        order_features.spend_amount_same_window_last_year,
         order_features.cancellation_rate,
         order_features.return_rate,
         case

@@ -1,0 +1,9 @@
+"""One row per model version per feature: permutation importance (ROC-AUC drop) on the validation snapshots."""
+
+from churnwarehouse.registry import report_frame
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    dbt.ref("ml_churn_model_registry")  # runs after training
+    return report_frame(dbt.config.get("model_registry_path"), "importance")

@@ -1,0 +1,480 @@
+"""Train, validate, calibrate and refit the churn model (used by the dbt Python models).
+
+Policy (also in DECISIONS.md)
+-----------------------------
+1. **Out-of-time split with an embargo.** The latest ``validation_snapshot_count`` labelled
+   snapshots validate. The training snapshots are the earlier ones whose label window ends on or
+   before the first validation as-of date, so no training label overlaps a validation outcome.
+2. **Model comparison.** Logistic regression, random forest and histogram gradient boosting,
+   each with a small fixed grid, are fitted on the training snapshots and ranked by validation
+   ROC-AUC (ranking is what tiers and offers use; probabilities are calibrated separately).
+   Parsimony: a simpler family within ``parsimony_margin`` of the best AUC wins.
+3. **Calibration, checked out of time.** Churn base rates are seasonal. When a labelled snapshot
+   exists about one year before the date being scored, the model's logit is shifted by its mean
+   residual on that snapshot (a prior-shift correction for the season); otherwise no shift is
+   applied. The validation metrics apply exactly this rule to the validation snapshots with the
+   training-only model, so the reported calibration is out of time.
+4. **Refit.** The chosen settings are refitted on every labelled snapshot, and the seasonal shift
+   for the scoring date is estimated with that final model.
+5. **Memory.** At most ``max_training_rows`` labelled rows are used for fitting (whole customers
+   are sampled deterministically by the caller, see ``sampling_modulus``); scoring runs in batches.
+6. **Threads.** OpenMP (gradient boosting) is limited to one thread while fitting and predicting:
+   inside dbt it shares two cores with DuckDB's threads, and OpenMP's spin-waiting under
+   oversubscription made fits 5-10x slower (measured: 146 s -> 56 s for the UCI training run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.inspection import permutation_importance
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from churnwarehouse import metrics
+
+#: Columns of ml_customer_features that are keys, flags or outcomes, never features.
+NON_FEATURE_COLUMNS = frozenset({
+    "customer_id", "as_of_date", "is_scoring_snapshot", "has_label", "churned", "days_to_next_order",
+})
+CATEGORICAL_FEATURES = ("country", "preferred_channel", "favourite_category")
+#: Simplest first: the parsimony rule prefers earlier families.
+FAMILIES = ("logistic_regression", "gradient_boosting", "random_forest")
+PARAMETER_GRID: dict[str, list[dict[str, Any]]] = {
+    "logistic_regression": [{"C": 0.05}, {"C": 0.5}],
+    "gradient_boosting": [
+        {"learning_rate": 0.03, "max_leaf_nodes": 7, "min_samples_leaf": 100, "max_iter": 400},
+        {"learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 50, "max_iter": 300},
+    ],
+    "random_forest": [
+        {"n_estimators": 100, "min_samples_leaf": 20, "max_features": "sqrt"},
+        {"n_estimators": 100, "min_samples_leaf": 50, "max_features": 0.5},
+    ],
+}
+SEASON_TOLERANCE_DAYS = 16
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Settings of one training run (all recorded in the model's metadata)."""
+
+    horizon_days: int = 90
+    validation_snapshot_count: int = 1
+    max_training_rows: int = 100_000
+    parsimony_margin: float = 0.002
+    seasonal_calibration: bool = True
+    permutation_rows: int = 10_000
+    permutation_repeats: int = 3
+    random_state: int = 0
+    families: tuple[str, ...] = FAMILIES
+
+
+@dataclass
+class ChurnModel:
+    """The fitted artifact: what scoring needs, and nothing fitted after the training cut-off."""
+
+    pipeline: Pipeline
+    numeric_features: list[str]
+    categorical_features: list[str]
+    family: str
+    parameters: dict[str, Any]
+    logit_offset: float
+    offset_reference_date: str | None
+    threshold: float
+    reference_values: dict[str, Any]
+    drift_baseline: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return self.numeric_features + self.categorical_features
+
+    def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
+        features = prepare_features(frame, self.numeric_features, self.categorical_features)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self.pipeline.predict_proba(features)[:, 1]
+
+    def predict_probability(self, frame: pd.DataFrame, batch_size: int = 200_000) -> np.ndarray:
+        """Calibrated churn probability, computed in batches."""
+        parts = [
+            shift_probability(self.raw_probability(frame.iloc[start:start + batch_size]), self.logit_offset)
+            for start in range(0, len(frame), batch_size)
+        ]
+        return np.concatenate(parts) if parts else np.array([], dtype=float)
+
+
+# --------------------------------------------------------------------------------------------
+# features and pipelines
+
+
+def select_features(labelled: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Numeric and categorical feature columns with information in the training rows.
+
+    A column that is entirely null (an absent optional source) or constant is left out; the
+    list that remains is recorded with the model and shared by training and scoring.
+    """
+    numeric, categorical = [], []
+    for column in labelled.columns:
+        if column in NON_FEATURE_COLUMNS:
+            continue
+        values = labelled[column]
+        if values.notna().sum() == 0 or values.nunique(dropna=True) <= 1 and values.notna().all():
+            continue
+        (categorical if column in CATEGORICAL_FEATURES else numeric).append(column)
+    return numeric, categorical
+
+
+def prepare_features(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
+    """Feature frame with stable dtypes: floats for numeric, strings (or None) for categorical."""
+    out = pd.DataFrame(index=frame.index)
+    for column in numeric:
+        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64") if column in frame else np.nan
+    for column in categorical:
+        values = frame[column] if column in frame else pd.Series(None, index=frame.index)
+        out[column] = values.astype("object").where(values.notna(), None)
+    return out
+
+
+def _signed_log(values: np.ndarray) -> np.ndarray:
+    return np.sign(values) * np.log1p(np.abs(values))
+
+
+def make_pipeline(family: str, parameters: dict[str, Any], numeric: list[str], categorical: list[str],
+                  random_state: int = 0) -> Pipeline:
+    """Preprocessing + estimator for one family."""
+    if family == "logistic_regression":
+        numeric_steps = Pipeline([
+            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+            ("signed_log", FunctionTransformer(_signed_log, feature_names_out="one-to-one")),
+            ("scale", StandardScaler()),
+        ])
+        categorical_steps = Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True)),
+            ("one_hot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, sparse_output=False)),
+        ])
+        estimator = LogisticRegression(max_iter=3_000, random_state=random_state, **parameters)
+    elif family == "gradient_boosting":
+        numeric_steps = "passthrough"
+        categorical_steps = Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True)),
+            ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                       min_frequency=0.01, encoded_missing_value=-1)),
+        ])
+        estimator = HistGradientBoostingClassifier(
+            random_state=random_state, early_stopping=False, l2_regularization=1.0,
+            categorical_features=list(range(len(numeric), len(numeric) + len(categorical))) or None,
+            **parameters,
+        )
+    elif family == "random_forest":
+        numeric_steps = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+        categorical_steps = Pipeline([
+            ("impute", SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True)),
+            ("one_hot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, sparse_output=False)),
+        ])
+        estimator = RandomForestClassifier(random_state=random_state, n_jobs=2, max_samples=0.3, **parameters)
+    else:
+        raise ValueError(f"unknown model family {family!r}")
+    transformers = [("numeric", numeric_steps, numeric)]
+    if categorical:
+        transformers.append(("categorical", categorical_steps, categorical))
+    return Pipeline([
+        ("preprocess", ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)),
+        ("model", estimator),
+    ])
+
+
+# --------------------------------------------------------------------------------------------
+# calibration
+
+
+def shift_probability(probability: np.ndarray, offset: float) -> np.ndarray:
+    clipped = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
+    return expit(logit(clipped) + offset)
+
+
+def fit_logit_offset(probability: np.ndarray, observed_rate: float) -> float:
+    """The constant logit shift that makes the mean probability equal the observed rate."""
+    observed_rate = float(np.clip(observed_rate, 1e-4, 1 - 1e-4))
+    return float(brentq(lambda d: shift_probability(probability, d).mean() - observed_rate, -20, 20))
+
+
+def same_season_snapshot(labelled_dates: list[dt.date], target: dt.date) -> dt.date | None:
+    """The labelled snapshot closest to one year before ``target`` (within a tolerance), if any."""
+    year_before = target - dt.timedelta(days=365)
+    close = [d for d in labelled_dates if abs((d - year_before).days) <= SEASON_TOLERANCE_DAYS]
+    return min(close, key=lambda d: abs((d - year_before).days)) if close else None
+
+
+def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[str], categorical: list[str],
+                    target: dt.date, enabled: bool = True) -> tuple[float, dt.date | None]:
+    """Logit shift for scoring ``target``: the model's mean residual on last year's same-season snapshot."""
+    if not enabled:
+        return 0.0, None
+    reference = same_season_snapshot(sorted(labelled["as_of_date"].unique()), target)
+    if reference is None:
+        return 0.0, None
+    rows = labelled[labelled["as_of_date"] == reference]
+    probability = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
+    return fit_logit_offset(probability, rows["churned"].astype(float).mean()), reference
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+
+def split_out_of_time(labelled: pd.DataFrame, config: TrainingConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Training and validation rows: latest snapshots validate; earlier ones, embargoed, train."""
+    dates = sorted(labelled["as_of_date"].unique())
+    if len(dates) < config.validation_snapshot_count + 1:
+        raise ValueError(
+            f"need at least {config.validation_snapshot_count + 1} labelled snapshots to train and validate, "
+            f"found {len(dates)}: lower validation_snapshot_count or provide more history"
+        )
+    validation_dates = dates[-config.validation_snapshot_count:]
+    embargo = validation_dates[0] - dt.timedelta(days=config.horizon_days)
+    train_dates = [d for d in dates[:-config.validation_snapshot_count] if d <= embargo]
+    if not train_dates:
+        raise ValueError("no labelled snapshot ends its label window before the validation snapshots")
+    return labelled[labelled["as_of_date"].isin(train_dates)], labelled[labelled["as_of_date"].isin(validation_dates)]
+
+
+def _labels(frame: pd.DataFrame) -> np.ndarray:
+    return frame["churned"].astype(bool).astype(int).to_numpy()
+
+
+def _fit(family: str, parameters: dict, frame: pd.DataFrame, numeric: list[str], categorical: list[str],
+         config: TrainingConfig) -> Pipeline:
+    pipeline = make_pipeline(family, parameters, numeric, categorical, config.random_state)
+    pipeline.fit(prepare_features(frame, numeric, categorical), _labels(frame))
+    return pipeline
+
+
+def _seasonally_calibrated(pipeline, train, frame, numeric, categorical, config) -> tuple[np.ndarray, list[dict]]:
+    """Validation probabilities with the seasonal shift estimated on training snapshots only."""
+    probability = np.empty(len(frame))
+    offsets = []
+    for as_of_date, rows in frame.groupby("as_of_date", sort=True):
+        offset, reference = seasonal_offset(pipeline, train, numeric, categorical, as_of_date, config.seasonal_calibration)
+        raw = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
+        probability[frame.index.get_indexer(rows.index)] = shift_probability(raw, offset)
+        offsets.append({"as_of_date": str(as_of_date), "logit_offset": offset,
+                        "reference_date": str(reference) if reference else None})
+    return probability, offsets
+
+
+def _reference_values(labelled: pd.DataFrame, numeric: list[str], categorical: list[str]) -> dict[str, Any]:
+    """Typical values of retained customers: the baseline that per-customer reasons compare against."""
+    retained = labelled[~labelled["churned"].astype(bool)]
+    if retained.empty:
+        retained = labelled
+    values: dict[str, Any] = {}
+    for column in numeric:
+        median = pd.to_numeric(retained[column], errors="coerce").median()
+        values[column] = None if pd.isna(median) else float(median)
+    for column in categorical:
+        mode = retained[column].dropna().mode()
+        values[column] = None if mode.empty else str(mode.iloc[0])
+    return values
+
+
+def _drift_baseline(pipeline, labelled, numeric, categorical, offset) -> dict[str, Any]:
+    """Training distributions: decile edges and shares per numeric feature, category shares, score shares."""
+    features = prepare_features(labelled, numeric, categorical)
+    baseline: dict[str, Any] = {"numeric": {}, "categorical": {}}
+    for column in numeric:
+        values = features[column]
+        present = values.dropna()
+        edges = np.unique(np.quantile(present, np.linspace(0.1, 0.9, 9))) if len(present) else np.array([])
+        shares = _binned_shares(values, edges)
+        baseline["numeric"][column] = {"edges": edges.tolist(), "shares": shares}
+    for column in categorical:
+        counts = features[column].fillna("(missing)").value_counts(normalize=True)
+        baseline["categorical"][column] = counts.to_dict()
+    probability = shift_probability(pipeline.predict_proba(features)[:, 1], offset)
+    baseline["score_shares"] = np.histogram(probability, bins=np.linspace(0, 1, 11))[0].astype(float).tolist()
+    total = sum(baseline["score_shares"]) or 1.0
+    baseline["score_shares"] = [s / total for s in baseline["score_shares"]]
+    return baseline
+
+
+def _binned_shares(values: pd.Series, edges: np.ndarray) -> list[float]:
+    """Shares of: missing, then each bin defined by ``edges`` (len(edges) + 1 bins)."""
+    n = max(len(values), 1)
+    missing = values.isna().to_numpy()
+    bins = np.searchsorted(edges, values.to_numpy()[~missing], side="right")
+    counts = np.bincount(bins, minlength=len(edges) + 1)
+    return [float(missing.sum()) / n] + [float(c) / n for c in counts]
+
+
+def training_fingerprint(labelled: pd.DataFrame, config: TrainingConfig, library_versions: dict[str, str]) -> str:
+    """Deterministic id of (training data, settings, library versions): same inputs, same version."""
+    ordered = labelled.sort_values(["as_of_date", "customer_id"]).reset_index(drop=True)
+    data_hash = hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
+    payload = json.dumps({"data": data_hash, "config": asdict(config), "libraries": library_versions}, sort_keys=True)
+    return "churn-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def library_versions() -> dict[str, str]:
+    import duckdb
+    import sklearn
+
+    import churnwarehouse
+
+    return {
+        "churnwarehouse": churnwarehouse.__version__,
+        "scikit-learn": sklearn.__version__,
+        "pandas": pd.__version__,
+        "numpy": np.__version__,
+        "duckdb": duckdb.__version__,
+    }
+
+
+def train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: TrainingConfig | None = None,
+                      ) -> tuple[ChurnModel, dict[str, pd.DataFrame]]:
+    """Select, validate, calibrate and refit the churn model.
+
+    Parameters
+    ----------
+    labelled : DataFrame
+        Labelled rows of ``ml_customer_features`` (``has_label``), possibly a customer sample.
+    scoring_date : date
+        The scoring snapshot's as-of date (for the seasonal calibration of the final model).
+    config : TrainingConfig
+
+    Returns
+    -------
+    model : ChurnModel
+        The refitted, calibrated model with its metadata (including validation metrics).
+    reports : dict of DataFrame
+        ``comparison`` (every candidate's validation metrics), ``calibration`` (bins),
+        ``importance`` (permutation importance on the validation snapshots).
+    """
+    config = config or TrainingConfig()
+    with threadpool_limits(limits=1, user_api="openmp"):
+        return _train_churn_model(labelled, scoring_date, config)
+
+
+def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: TrainingConfig,
+                       ) -> tuple[ChurnModel, dict[str, pd.DataFrame]]:
+    labelled = labelled.copy()
+    labelled["as_of_date"] = pd.to_datetime(labelled["as_of_date"]).dt.date
+    labelled = labelled.sort_values(["as_of_date", "customer_id"]).reset_index(drop=True)
+    numeric, categorical = select_features(labelled)
+    if not numeric:
+        raise ValueError("no usable feature columns in the labelled snapshots")
+    train, validation = split_out_of_time(labelled, config)
+    y_validation = _labels(validation)
+    if len(np.unique(_labels(train))) < 2 or len(np.unique(y_validation)) < 2:
+        raise ValueError("training and validation snapshots must each contain churned and retained customers")
+
+    comparison = []
+    best = None
+    for family in config.families:
+        for parameters in PARAMETER_GRID[family]:
+            pipeline = _fit(family, parameters, train, numeric, categorical, config)
+            raw = pipeline.predict_proba(prepare_features(validation, numeric, categorical))[:, 1]
+            row = {"family": family, "parameters": json.dumps(parameters, sort_keys=True),
+                   **metrics.classification_metrics(y_validation, raw, 0.5)}
+            comparison.append(row)
+            if best is None or row["roc_auc"] > best[0]["roc_auc"]:
+                best = (row, family, parameters, pipeline)
+    comparison_frame = pd.DataFrame(comparison)
+    # parsimony: the first (simplest) family whose best AUC is within the margin of the overall best
+    chosen_row, family, parameters, pipeline = best
+    for candidate_family in config.families:
+        rows = [r for r in comparison if r["family"] == candidate_family]
+        top = max(rows, key=lambda r: r["roc_auc"])
+        if top["roc_auc"] >= chosen_row["roc_auc"] - config.parsimony_margin:
+            if candidate_family != family:
+                family, parameters = candidate_family, json.loads(top["parameters"])
+                pipeline = _fit(family, parameters, train, numeric, categorical, config)
+                chosen_row = top
+            break
+    comparison_frame["is_chosen"] = (comparison_frame["family"] == family) & (
+        comparison_frame["parameters"] == json.dumps(parameters, sort_keys=True))
+
+    # out-of-time calibration check with the training-only model
+    calibrated, validation_offsets = _seasonally_calibrated(pipeline, train, validation, numeric, categorical, config)
+    threshold = metrics.best_f1_threshold(y_validation, calibrated)
+    validation_metrics = metrics.classification_metrics(y_validation, calibrated, threshold)
+    calibration = metrics.calibration_table(y_validation, calibrated)
+    importance = _permutation_importance(pipeline, validation, numeric, categorical, config)
+
+    # refit on all labelled snapshots, seasonal shift for the scoring date
+    final = _fit(family, parameters, labelled, numeric, categorical, config)
+    offset, reference = seasonal_offset(final, labelled, numeric, categorical, scoring_date, config.seasonal_calibration)
+    model = ChurnModel(
+        pipeline=final,
+        numeric_features=numeric,
+        categorical_features=categorical,
+        family=family,
+        parameters=parameters,
+        logit_offset=offset,
+        offset_reference_date=str(reference) if reference else None,
+        threshold=threshold,
+        reference_values=_reference_values(labelled, numeric, categorical),
+        drift_baseline=_drift_baseline(final, labelled, numeric, categorical, offset),
+    )
+    model.metadata = {
+        "family": family,
+        "parameters": parameters,
+        "selection_criterion": f"validation ROC-AUC; simpler family within {config.parsimony_margin} wins",
+        "feature_columns": model.feature_columns,
+        "training_window_start": str(min(labelled["as_of_date"])),
+        "training_window_end": str(max(labelled["as_of_date"])),
+        "train_snapshots": [str(d) for d in sorted(train["as_of_date"].unique())],
+        "validation_snapshots": [str(d) for d in sorted(validation["as_of_date"].unique())],
+        "scoring_date": str(scoring_date),
+        "training_row_count": int(len(labelled)),
+        "training_churn_rate": float(_labels(labelled).mean()),
+        "validation_offsets": validation_offsets,
+        "logit_offset": offset,
+        "offset_reference_date": model.offset_reference_date,
+        "threshold": threshold,
+        "validation_metrics": validation_metrics,
+        "config": asdict(config),
+    }
+    return model, {"comparison": comparison_frame, "calibration": calibration, "importance": importance}
+
+
+def _permutation_importance(pipeline, validation, numeric, categorical, config) -> pd.DataFrame:
+    rows = validation
+    if len(rows) > config.permutation_rows:
+        rows = rows.sample(n=config.permutation_rows, random_state=config.random_state)
+    features = prepare_features(rows, numeric, categorical)
+    result = permutation_importance(
+        pipeline, features, _labels(rows), scoring="roc_auc",
+        n_repeats=config.permutation_repeats, random_state=config.random_state, n_jobs=1,
+    )
+    frame = pd.DataFrame({
+        "feature": features.columns,
+        "importance_mean": result.importances_mean,
+        "importance_std": result.importances_std,
+    })
+    frame = frame.sort_values(["importance_mean", "feature"], ascending=[False, True]).reset_index(drop=True)
+    frame["importance_rank"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def sampling_modulus(row_count: int, max_rows: int, modulus: int = 10_000) -> int | None:
+    """How many of ``modulus`` hash buckets of customers to keep so that about ``max_rows`` remain.
+
+    None when no sampling is needed. Sampling whole customers (all their snapshots) keeps each
+    customer's history together and is deterministic (a hash of the customer id).
+    """
+    if row_count <= max_rows:
+        return None
+    return max(1, int(modulus * max_rows / row_count))

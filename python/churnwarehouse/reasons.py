@@ -1,0 +1,236 @@
+"""Per-customer churn reasons in plain words, derived from the model by group perturbation.
+
+Method (the same for every model family, documented in DECISIONS.md): features are grouped
+into business themes (recency, order rhythm, spend, support ...). For each customer and group,
+the group's features are set to the values of a typical *retained* customer (training medians
+of non-churners, ``ChurnModel.reference_values``) and the model is asked again. The drop in
+calibrated churn probability is the group's contribution: how much this customer's values in
+that theme raise their risk above a typical loyal customer's. The three largest positive
+contributions become the reasons, each written with the customer's own figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+REASON_GROUPS: dict[str, tuple[str, ...]] = {
+    "recency": ("days_since_last_order", "purchase_gap_overdue_ratio"),
+    "order_rhythm": (
+        "order_count", "purchase_day_count", "order_count_30d", "order_count_90d", "order_count_180d",
+        "order_count_365d", "order_count_prior_90d", "order_count_trend_90d", "mean_purchase_gap_days",
+        "stddev_purchase_gap_days",
+    ),
+    "spend": (
+        "total_spend_amount", "average_order_value", "spend_amount_30d", "spend_amount_90d", "spend_amount_180d",
+        "spend_amount_365d", "spend_amount_prior_90d", "spend_amount_trend_90d",
+    ),
+    "seasonality": ("order_count_same_window_last_year", "spend_amount_same_window_last_year"),
+    "tenure": ("tenure_days", "days_since_signup"),
+    "returns": ("cancellation_rate", "return_rate"),
+    "discounts": ("discounted_order_share", "discount_amount_share"),
+    "assortment": ("distinct_product_count", "distinct_category_count", "favourite_category",
+                   "favourite_category_spend_share"),
+    "browsing": (
+        "days_since_last_visit", "session_count_30d", "session_count_prior_30d", "session_count_90d",
+        "session_count_365d", "active_day_count_90d", "product_view_count_90d", "search_count_90d",
+        "session_count_trend_30d",
+    ),
+    "cart": ("cart_add_count_90d", "cart_abandonment_rate_90d"),
+    "reviews": (
+        "review_count", "review_count_90d", "negative_review_count", "average_rating", "average_rating_90d",
+        "average_sentiment_score", "lowest_sentiment_score",
+    ),
+    "support": (
+        "ticket_count", "ticket_count_90d", "unresolved_ticket_count", "average_satisfaction_score",
+        "average_resolution_hours", "days_since_last_ticket",
+    ),
+    "marketing": (
+        "send_count", "open_count", "click_count", "redemption_count", "send_count_90d", "open_count_90d",
+        "click_count_90d", "redemption_count_90d", "open_rate_90d", "is_marketing_opted_in", "has_email",
+    ),
+    "profile": ("country", "preferred_channel"),
+}
+
+
+def _value(row, column: str):
+    value = row.get(column)
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value
+
+
+def _plural(n: float, word: str) -> str:
+    n = int(round(n))
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _recency(row: dict) -> str:
+    days = _value(row, "days_since_last_order")
+    ratio = _value(row, "purchase_gap_overdue_ratio")
+    if days is None:
+        return "long time since the last order"
+    text = f"no order for {int(days)} days"
+    if ratio is not None and ratio >= 1.2:
+        text += f", {ratio:.1f}x the usual gap"
+    return text
+
+
+def _order_rhythm(row: dict) -> str:
+    recent, prior = _value(row, "order_count_90d"), _value(row, "order_count_prior_90d")
+    if recent is not None and prior is not None and prior > recent:
+        if recent == 0:
+            return f"no order in the last 90 days vs {int(prior)} in the 90 before"
+        return f"{_plural(recent, 'order')} in the last 90 days vs {int(prior)} in the 90 before"
+    orders = _value(row, "order_count")
+    if orders is not None and orders <= 2:
+        return f"only {_plural(orders, 'order')} so far"
+    gap = _value(row, "mean_purchase_gap_days")
+    if gap is not None:
+        return f"orders rarely: one every {gap:.0f} days on average"
+    return f"{_plural(recent or 0, 'order')} in the last 90 days"
+
+
+def _spend(row: dict) -> str:
+    recent, prior = _value(row, "spend_amount_90d"), _value(row, "spend_amount_prior_90d")
+    if recent is not None and prior is not None and prior > recent:
+        if recent == 0:
+            return f"no spend in the last 90 days vs {prior:,.0f} in the 90 before"
+        return f"spent {recent:,.0f} in the last 90 days vs {prior:,.0f} in the 90 before"
+    total = _value(row, "total_spend_amount")
+    return f"low spend: {total:,.0f} in total" if total is not None else "low spend"
+
+
+def _seasonality(row: dict) -> str:
+    last_year = _value(row, "order_count_same_window_last_year")
+    if not last_year:
+        return "no order in the coming season last year"
+    return f"{_plural(last_year, 'order')} in the coming season last year"
+
+
+def _tenure(row: dict) -> str:
+    tenure = _value(row, "tenure_days")
+    if tenure is None:
+        return "new customer"
+    return f"new customer: first order {int(tenure)} days ago" if tenure < 90 else f"first order {int(tenure)} days ago"
+
+
+def _returns(row: dict) -> str:
+    returned, cancelled = _value(row, "return_rate") or 0.0, _value(row, "cancellation_rate") or 0.0
+    if returned >= cancelled:
+        return f"{returned:.0%} of orders returned"
+    return f"{cancelled:.0%} of orders cancelled"
+
+
+def _discounts(row: dict) -> str:
+    share = _value(row, "discounted_order_share")
+    return f"{share:.0%} of orders used a discount" if share is not None else "discount-driven buying"
+
+
+def _assortment(row: dict) -> str:
+    products = _value(row, "distinct_product_count")
+    return f"buys a narrow range: {_plural(products, 'product')}" if products is not None else "narrow range of products"
+
+
+def _browsing(row: dict) -> str:
+    days = _value(row, "days_since_last_visit")
+    recent, prior = _value(row, "session_count_30d"), _value(row, "session_count_prior_30d")
+    if days is not None and days >= 30:
+        return "no visit in the last year" if days >= 365 else f"no visit for {int(days)} days"
+    if recent is not None and prior is not None and prior > recent:
+        return f"{_plural(recent, 'visit')} in the last 30 days vs {int(prior)} before"
+    return f"{_plural(recent or 0, 'visit')} in the last 30 days"
+
+
+def _cart(row: dict) -> str:
+    rate = _value(row, "cart_abandonment_rate_90d")
+    return f"abandoned {rate:.0%} of carts in the last 90 days" if rate is not None else "carts left unfinished"
+
+
+def _reviews(row: dict) -> str:
+    negative, rating = _value(row, "negative_review_count"), _value(row, "average_rating")
+    if negative:
+        text = f"{_plural(negative, 'negative review')}"
+        return text + (f", average rating {rating:.1f}" if rating is not None else "")
+    if rating is not None:
+        return f"average rating {rating:.1f}"
+    sentiment = _value(row, "average_sentiment_score")
+    return "negative tone in reviews" if sentiment is not None and sentiment < 0 else "review history"
+
+
+def _support(row: dict) -> str:
+    unresolved = _value(row, "unresolved_ticket_count")
+    if unresolved:
+        return f"{_plural(unresolved, 'unresolved support ticket')}"
+    satisfaction = _value(row, "average_satisfaction_score")
+    if satisfaction is not None:
+        return f"support satisfaction {satisfaction:.1f}/5"
+    tickets = _value(row, "ticket_count_90d")
+    return f"{_plural(tickets or 0, 'support ticket')} in the last 90 days"
+
+
+def _marketing(row: dict) -> str:
+    sends, opens = _value(row, "send_count_90d"), _value(row, "open_count_90d")
+    if sends:
+        return f"opened {int(opens or 0)} of {_plural(sends, 'email')} in the last 90 days"
+    if _value(row, "is_marketing_opted_in") is False:
+        return "not opted in to marketing"
+    return "no marketing contact in the last 90 days"
+
+
+def _profile(row: dict) -> str:
+    parts = [str(v) for v in (_value(row, "country"), _value(row, "preferred_channel")) if v is not None]
+    return "customer profile with higher churn" + (f" ({', '.join(parts)})" if parts else "")
+
+
+TEMPLATES: dict[str, Callable[[dict], str]] = {
+    "recency": _recency, "order_rhythm": _order_rhythm, "spend": _spend, "seasonality": _seasonality,
+    "tenure": _tenure, "returns": _returns, "discounts": _discounts, "assortment": _assortment,
+    "browsing": _browsing, "cart": _cart, "reviews": _reviews, "support": _support,
+    "marketing": _marketing, "profile": _profile,
+}
+
+
+def group_contributions(model, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+    """Contribution of each reason group to each row's calibrated churn probability.
+
+    Returns a frame (rows aligned with ``frame``, one column per group the model uses) of
+    ``probability - probability with the group set to retained-customer reference values``.
+    """
+    features = set(model.feature_columns)
+    contributions = {}
+    for group, columns in REASON_GROUPS.items():
+        used = [c for c in columns if c in features]
+        if not used:
+            continue
+        perturbed = frame.copy()
+        for column in used:
+            perturbed[column] = model.reference_values.get(column)
+        contributions[group] = probability - model.predict_probability(perturbed)
+    return pd.DataFrame(contributions, index=frame.index)
+
+
+def top_reasons(frame: pd.DataFrame, contributions: pd.DataFrame, count: int = 3,
+                min_contribution: float = 0.005) -> pd.DataFrame:
+    """The ``count`` largest positive contributions per row, written in plain words."""
+    columns = {f"reason_{i}": [] for i in range(1, count + 1)}
+    columns.update({f"reason_{i}_impact": [] for i in range(1, count + 1)})
+    groups = np.array(contributions.columns)
+    values = contributions.to_numpy()
+    order = np.argsort(-values, axis=1, kind="stable")
+    records = frame.to_dict("records")  # plain dicts: only three templates are formatted per row
+    for position, row in enumerate(records):
+        chosen = [(groups[j], values[position, j]) for j in order[position, :count]
+                  if values[position, j] >= min_contribution]
+        for i in range(count):
+            if i < len(chosen):
+                group, impact = chosen[i]
+                columns[f"reason_{i + 1}"].append(TEMPLATES[group](row))
+                columns[f"reason_{i + 1}_impact"].append(float(impact))
+            else:
+                columns[f"reason_{i + 1}"].append(None)
+                columns[f"reason_{i + 1}_impact"].append(None)
+    return pd.DataFrame(columns, index=frame.index)

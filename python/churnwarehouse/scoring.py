@@ -1,0 +1,133 @@
+"""Scoring, drift and the entry points the dbt Python models call (one function per model).
+
+The dbt model files only read their refs and call one function here; every function takes the
+DuckDB relations dbt hands over and returns a pandas frame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnwarehouse import metrics, reasons, registry
+from churnwarehouse.modeling import ChurnModel, TrainingConfig, prepare_features, sampling_modulus
+
+SCORE_COLUMNS = [
+    "customer_id", "as_of_date", "churn_probability", "churn_percentile", "is_above_threshold",
+    "reason_1", "reason_2", "reason_3", "reason_1_impact", "reason_2_impact", "reason_3_impact",
+    "model_version",
+]
+PSI_MODERATE, PSI_MAJOR = 0.10, 0.25
+
+
+def training_config(settings: dict[str, Any]) -> TrainingConfig:
+    """TrainingConfig from dbt model config values (None = the default)."""
+    allowed = TrainingConfig.__dataclass_fields__
+    return TrainingConfig(**{k: type(getattr(TrainingConfig(), k))(v) for k, v in settings.items()
+                             if k in allowed and v is not None})
+
+
+def load_training_rows(features, max_rows: int):
+    """Labelled rows of ml_customer_features, sampled by whole customers above ``max_rows``."""
+    labelled = features.filter("has_label")
+    row_count = labelled.aggregate("count(*)").fetchall()[0][0]
+    keep = sampling_modulus(row_count, max_rows)
+    if keep is not None:
+        labelled = labelled.filter(f"hash(customer_id) % 10000 < {keep}")
+    return labelled.df()
+
+
+def scoring_date(features) -> dt.date:
+    value = features.filter("is_scoring_snapshot").aggregate("max(as_of_date)").fetchall()[0][0]
+    if value is None:
+        raise ValueError("ml_customer_features has no scoring snapshot: is there any completed order?")
+    return pd.Timestamp(value).date()
+
+
+# ---------------------------------------------------------------- dbt model entry points
+
+
+def build_model_registry(features, registry_path: str, settings: dict[str, Any]) -> pd.DataFrame:
+    """ml_churn_model_registry: train (or load) the model for this build; every registered version."""
+    config = training_config(settings)
+    labelled = load_training_rows(features, config.max_training_rows)
+    version, _, _ = registry.train_or_load(Path(registry_path), labelled, scoring_date(features), config)
+    return registry.registry_frame(Path(registry_path), version)
+
+
+def current_version(registry_table) -> str:
+    rows = registry_table.filter("is_current").aggregate("max(model_version)").fetchall()
+    if not rows or rows[0][0] is None:
+        raise registry.RegistryError("ml_churn_model_registry has no current model version")
+    return rows[0][0]
+
+
+def score_customers(model: ChurnModel, version: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer of the scoring snapshot: calibrated probability, percentile, reasons."""
+    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    probability = model.predict_probability(frame)
+    contributions = reasons.group_contributions(model, frame, probability)
+    top = reasons.top_reasons(frame, contributions)
+    percentile = pd.Series(probability).rank(method="max", pct=True).to_numpy() * 100.0
+    out = pd.DataFrame({
+        "customer_id": frame["customer_id"].astype("string"),
+        "as_of_date": pd.to_datetime(frame["as_of_date"]),
+        "churn_probability": probability,
+        "churn_percentile": percentile,
+        "is_above_threshold": probability >= model.threshold,
+    })
+    out = pd.concat([out, top.reset_index(drop=True)], axis=1)
+    out["model_version"] = version
+    return out[SCORE_COLUMNS]
+
+
+def build_scores(features, registry_table, registry_path: str) -> pd.DataFrame:
+    """churn_scores: the current model version applied to the scoring snapshot."""
+    version = current_version(registry_table)
+    model, _ = registry.load(Path(registry_path), version)
+    scoring_rows = features.filter("is_scoring_snapshot").df()
+    return score_customers(model, version, scoring_rows)
+
+
+def feature_drift(model: ChurnModel, version: str, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
+    """PSI of each feature and of the churn probability: scoring snapshot vs training data."""
+    features = prepare_features(frame, model.numeric_features, model.categorical_features)
+    baseline = model.drift_baseline
+    rows = []
+    for column, stats in baseline["numeric"].items():
+        edges = np.asarray(stats["edges"], dtype=float)
+        n = max(len(features), 1)
+        values = features[column]
+        missing = values.isna().to_numpy()
+        counts = np.bincount(np.searchsorted(edges, values.to_numpy()[~missing], side="right"), minlength=len(edges) + 1)
+        actual = [missing.sum() / n] + [c / n for c in counts]
+        rows.append(("numeric", column, metrics.population_stability_index(stats["shares"], actual),
+                     features[column].mean(), features[column].isna().mean()))
+    for column, shares in baseline["categorical"].items():
+        actual_counts = features[column].fillna("(missing)").value_counts(normalize=True)
+        categories = sorted(set(shares) | set(actual_counts.index))
+        rows.append(("categorical", column, metrics.population_stability_index(
+            [shares.get(c, 0.0) for c in categories], [actual_counts.get(c, 0.0) for c in categories]),
+            None, features[column].isna().mean()))
+    score_actual = np.histogram(probability, bins=np.linspace(0, 1, 11))[0].astype(float)
+    score_actual = score_actual / max(score_actual.sum(), 1)
+    rows.append(("score", "churn_probability", metrics.population_stability_index(baseline["score_shares"], score_actual),
+                 float(np.mean(probability)) if len(probability) else None, 0.0))
+    out = pd.DataFrame(rows, columns=["feature_kind", "feature", "psi", "scoring_mean", "scoring_null_share"])
+    out["drift_level"] = np.where(out["psi"] >= PSI_MAJOR, "major", np.where(out["psi"] >= PSI_MODERATE, "moderate", "stable"))
+    out.insert(0, "model_version", version)
+    out.insert(1, "as_of_date", pd.to_datetime(frame["as_of_date"]).max() if len(frame) else pd.NaT)
+    return out.sort_values(["psi", "feature"], ascending=[False, True]).reset_index(drop=True)
+
+
+def build_drift(features, scores, registry_table, registry_path: str) -> pd.DataFrame:
+    """ml_churn_drift: the scoring snapshot's feature and score distributions vs training (PSI)."""
+    version = current_version(registry_table)
+    model, _ = registry.load(Path(registry_path), version)
+    frame = features.filter("is_scoring_snapshot").df().sort_values("customer_id").reset_index(drop=True)
+    probability = scores.df().sort_values("customer_id")["churn_probability"].to_numpy()
+    return feature_drift(model, version, frame, probability)

@@ -1,0 +1,210 @@
+"""Churn model package: training policy, calibration, registry, reasons, drift, determinism.
+
+Fixture: synthetic snapshots where churn depends on recency and unresolved tickets, with a
+seasonal shift of the base rate, so every claim below can be checked against a known truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from churnwarehouse import metrics, reasons, registry
+from churnwarehouse.modeling import (
+    TrainingConfig,
+    fit_logit_offset,
+    same_season_snapshot,
+    select_features,
+    shift_probability,
+    split_out_of_time,
+    train_churn_model,
+)
+from churnwarehouse.scoring import feature_drift, score_customers
+
+FAST = TrainingConfig(families=("logistic_regression", "gradient_boosting"), permutation_rows=2_000,
+                      permutation_repeats=2)
+
+
+def make_snapshots(n_customers: int = 1500, months: int = 16, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    start = dt.date(2023, 1, 15)
+    for m in range(months):
+        as_of = (pd.Timestamp(start) + pd.DateOffset(months=m)).date()
+        recency = rng.gamma(2.0, 40.0, n_customers)
+        tickets = rng.poisson(0.3, n_customers)
+        seasonal = 0.8 if as_of.month in (9, 10) else 0.0  # autumn: people come back
+        logit_p = -1.0 + 0.025 * recency + 0.9 * tickets - seasonal
+        churned = rng.random(n_customers) < 1 / (1 + np.exp(-logit_p))
+        frames.append(pd.DataFrame({
+            "customer_id": [f"C{i:05d}" for i in range(n_customers)],
+            "as_of_date": as_of,
+            "is_scoring_snapshot": False,
+            "has_label": True,
+            "churned": churned,
+            "days_to_next_order": np.where(churned, np.nan, 30.0),
+            "days_since_last_order": recency.round(),
+            "unresolved_ticket_count": tickets.astype(float),
+            "order_count": rng.integers(1, 20, n_customers).astype(float),
+            "noise": rng.normal(size=n_customers),
+            "session_count_30d": np.nan,  # an absent optional source: dropped from the features
+            "country": rng.choice(["GB", "FR", "DE"], n_customers),
+        }))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def snapshots() -> pd.DataFrame:
+    return make_snapshots()
+
+
+@pytest.fixture(scope="module")
+def trained(snapshots):
+    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    return train_churn_model(snapshots, scoring_date, FAST), scoring_date
+
+
+def test_features_exclude_keys_outcomes_and_empty_sources(snapshots):
+    numeric, categorical = select_features(snapshots)
+    assert "churned" not in numeric and "days_to_next_order" not in numeric
+    assert "session_count_30d" not in numeric
+    assert set(numeric) == {"days_since_last_order", "unresolved_ticket_count", "order_count", "noise"}
+    assert categorical == ["country"]
+
+
+def test_split_is_out_of_time_with_an_embargo(snapshots):
+    frame = snapshots.copy()
+    train, validation = split_out_of_time(frame, TrainingConfig(horizon_days=90, validation_snapshot_count=2))
+    first_validation = min(validation["as_of_date"])
+    assert sorted(validation["as_of_date"].unique()) == sorted(frame["as_of_date"].unique())[-2:]
+    # every training label window (as_of, as_of + 90] ends on or before the first validation date
+    assert all(d + dt.timedelta(days=90) <= first_validation for d in train["as_of_date"].unique())
+
+
+def test_model_ranks_and_records_its_comparison(trained):
+    (model, reports), _ = trained
+    comparison = reports["comparison"]
+    assert set(comparison["family"]) == {"logistic_regression", "gradient_boosting"}
+    assert comparison["is_chosen"].sum() == 1
+    assert model.metadata["validation_metrics"]["roc_auc"] > 0.75
+    importance = reports["importance"].set_index("feature")["importance_mean"]
+    assert importance["days_since_last_order"] > importance["noise"]
+    assert importance.idxmax() in {"days_since_last_order", "unresolved_ticket_count"}
+
+
+def test_seasonal_offset_uses_last_years_snapshot_and_calibrates():
+    dates = [dt.date(2023, m, 15) for m in range(1, 13)]
+    assert same_season_snapshot(dates, dt.date(2024, 9, 20)) == dt.date(2023, 9, 15)
+    assert same_season_snapshot(dates[:6], dt.date(2024, 9, 20)) is None
+    probability = np.full(1000, 0.6)
+    offset = fit_logit_offset(probability, 0.4)
+    assert offset < 0
+    assert shift_probability(probability, offset).mean() == pytest.approx(0.4, abs=1e-6)
+
+
+def test_calibration_out_of_time_beats_the_unshifted_model():
+    # score an autumn month: the training snapshot a year earlier carries the seasonal dip
+    data = make_snapshots(months=22, seed=1)
+    dates = sorted(data["as_of_date"].unique())
+    autumn = [d for d in dates if d.month == 9][-1]
+    train_rows = data[data["as_of_date"] <= autumn - dt.timedelta(days=90)]
+    test_rows = data[data["as_of_date"] == autumn]
+    model, _ = train_churn_model(train_rows, autumn, FAST)
+    assert model.offset_reference_date is not None
+    y = test_rows["churned"].astype(int).to_numpy()
+    calibrated = model.predict_probability(test_rows)
+    unshifted = model.raw_probability(test_rows)
+    assert metrics.expected_calibration_error(y, calibrated) < metrics.expected_calibration_error(y, unshifted)
+    assert abs(calibrated.mean() - y.mean()) < 0.04
+
+
+def test_registry_round_trip_and_rebuild_gives_identical_scores(snapshots, tmp_path):
+    scoring_date = dt.date(2024, 7, 15)
+    version, model, metadata = registry.train_or_load(tmp_path, snapshots, scoring_date, FAST)
+    assert metadata["model_version"] == version and version.startswith("churn-")
+    for key in ("trained_at", "training_window_start", "feature_columns", "parameters", "training_churn_rate",
+                "library_versions", "artifact_sha256"):
+        assert key in metadata
+    # same data and seed: same version, loaded (not retrained), identical scores
+    version_again, model_again, _ = registry.train_or_load(tmp_path, snapshots.sample(frac=1, random_state=5),
+                                                           scoring_date, FAST)
+    assert version_again == version
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()]
+    np.testing.assert_array_equal(model.predict_probability(rows), model_again.predict_probability(rows))
+    # retraining from scratch into another registry reproduces the same probabilities
+    _, retrained, _ = registry.train_or_load(tmp_path / "other", snapshots, scoring_date, FAST)
+    np.testing.assert_allclose(model.predict_probability(rows), retrained.predict_probability(rows), rtol=0, atol=1e-12)
+    # other data: another version
+    other_version, _, _ = registry.train_or_load(tmp_path, snapshots.iloc[:-10], scoring_date, FAST)
+    assert other_version != version
+    assert len(registry.list_metadata(tmp_path)) == 2
+    assert set(registry.registry_frame(tmp_path, version).query("is_current")["model_version"]) == {version}
+
+
+def test_tampered_artifact_is_refused(snapshots, tmp_path):
+    version, _, _ = registry.train_or_load(tmp_path, snapshots, dt.date(2024, 7, 15), FAST)
+    artifact = tmp_path / version / registry.ARTIFACT
+    artifact.write_bytes(artifact.read_bytes() + b"x")
+    with pytest.raises(registry.RegistryError):
+        registry.load(tmp_path, version)
+
+
+def test_reasons_name_the_themes_that_drive_each_customer(trained, snapshots):
+    (model, _), _ = trained
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(400).reset_index(drop=True)
+    scores = score_customers(model, "v-test", rows)
+    assert scores["churn_probability"].between(0, 1).all()
+    assert scores["churn_percentile"].between(0, 100).all()
+    by_id = rows.set_index("customer_id")
+    # a customer with several unresolved tickets and a recent order: support is the top reason
+    support_heavy = by_id[(by_id["unresolved_ticket_count"] >= 2) & (by_id["days_since_last_order"] < 40)].index
+    assert len(support_heavy) > 0
+    top = scores.set_index("customer_id").loc[support_heavy, "reason_1"]
+    assert top.str.contains("unresolved support ticket").mean() > 0.8
+    # a long-lapsed customer without tickets: recency first, with their own figure
+    lapsed = by_id[(by_id["days_since_last_order"] > 200) & (by_id["unresolved_ticket_count"] == 0)].index[0]
+    first = scores.set_index("customer_id").loc[lapsed, "reason_1"]
+    assert first.startswith(f"no order for {int(by_id.loc[lapsed, 'days_since_last_order'])} days")
+    # impacts are ordered and positive
+    impacts = scores[["reason_1_impact", "reason_2_impact"]].dropna()
+    assert (impacts["reason_1_impact"] >= impacts["reason_2_impact"]).all()
+
+
+def test_reason_contributions_follow_the_model(trained, snapshots):
+    (model, _), _ = trained
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(300).reset_index(drop=True)
+    probability = model.predict_probability(rows)
+    contributions = reasons.group_contributions(model, rows, probability)
+    assert "browsing" not in contributions  # session_count_30d was never a feature
+    correlation = np.corrcoef(contributions["support"], rows["unresolved_ticket_count"])[0, 1]
+    assert correlation > 0.7
+
+
+def test_drift_flags_a_shifted_feature_only(trained, snapshots):
+    (model, _), _ = trained
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].reset_index(drop=True)
+    stable = feature_drift(model, "v", rows, model.predict_probability(rows)).set_index("feature")
+    assert (stable["drift_level"] == "stable").all()
+    shifted_rows = rows.assign(days_since_last_order=rows["days_since_last_order"] * 3)
+    shifted = feature_drift(model, "v", shifted_rows, model.predict_probability(shifted_rows)).set_index("feature")
+    assert shifted.loc["days_since_last_order", "drift_level"] == "major"
+    assert shifted.loc["noise", "drift_level"] == "stable"
+    assert shifted.loc["churn_probability", "psi"] > stable.loc["churn_probability", "psi"]
+
+
+def test_metrics_match_definitions():
+    y = np.array([0, 0, 1, 1, 1, 0, 1, 0, 1, 1])
+    p = np.array([0.1, 0.2, 0.8, 0.7, 0.9, 0.4, 0.6, 0.3, 0.35, 0.95])
+    result = metrics.classification_metrics(y, p, 0.5)
+    assert result["roc_auc"] == pytest.approx(roc_auc_score(y, p))
+    assert result["precision_at_threshold"] == pytest.approx(5 / 5)
+    assert result["recall_at_threshold"] == pytest.approx(5 / 6)
+    lift, capture = metrics.top_share_metrics(y, p, 0.2)
+    assert capture == pytest.approx(2 / 6) and lift == pytest.approx(1.0 / 0.6)
+    table = metrics.calibration_table(y, p)
+    assert table["row_count"].sum() == len(y)
+    assert metrics.expected_calibration_error(y, np.where(y == 1, 1.0, 0.0)) == pytest.approx(0.0)
