@@ -67,6 +67,10 @@ PARAMETER_GRID: dict[str, list[dict[str, Any]]] = {
 SEASON_TOLERANCE_DAYS = 16
 
 
+class InsufficientHistoryError(ValueError):
+    """Too little labelled history to train and validate out of time."""
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     """Settings of one training run (all recorded in the model's metadata)."""
@@ -239,7 +243,7 @@ def split_out_of_time(labelled: pd.DataFrame, config: TrainingConfig) -> tuple[p
     """Training and validation rows: latest snapshots validate; earlier ones, embargoed, train."""
     dates = sorted(labelled["as_of_date"].unique())
     if len(dates) < config.validation_snapshot_count + 1:
-        raise ValueError(
+        raise InsufficientHistoryError(
             f"need at least {config.validation_snapshot_count + 1} labelled snapshots to train and validate, "
             f"found {len(dates)}: lower validation_snapshot_count or provide more history"
         )
@@ -247,7 +251,7 @@ def split_out_of_time(labelled: pd.DataFrame, config: TrainingConfig) -> tuple[p
     embargo = validation_dates[0] - dt.timedelta(days=config.horizon_days)
     train_dates = [d for d in dates[:-config.validation_snapshot_count] if d <= embargo]
     if not train_dates:
-        raise ValueError("no labelled snapshot ends its label window before the validation snapshots")
+        raise InsufficientHistoryError("no labelled snapshot ends its label window before the validation snapshots")
     return labelled[labelled["as_of_date"].isin(train_dates)], labelled[labelled["as_of_date"].isin(validation_dates)]
 
 
@@ -372,13 +376,15 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
     labelled = labelled.copy()
     labelled["as_of_date"] = pd.to_datetime(labelled["as_of_date"]).dt.date
     labelled = labelled.sort_values(["as_of_date", "customer_id"]).reset_index(drop=True)
+    if labelled.empty:
+        raise InsufficientHistoryError("no labelled snapshot: the data is shorter than one churn horizon")
     numeric, categorical = select_features(labelled)
     if not numeric:
-        raise ValueError("no usable feature columns in the labelled snapshots")
+        raise InsufficientHistoryError("no usable feature columns in the labelled snapshots")
     train, validation = split_out_of_time(labelled, config)
     y_validation = _labels(validation)
     if len(np.unique(_labels(train))) < 2 or len(np.unique(y_validation)) < 2:
-        raise ValueError("training and validation snapshots must each contain churned and retained customers")
+        raise InsufficientHistoryError("training and validation snapshots must each contain churned and retained customers")
 
     comparison = []
     best = None

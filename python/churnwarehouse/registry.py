@@ -94,6 +94,21 @@ def train_or_load(registry: Path, labelled: pd.DataFrame, scoring_date: dt.date,
     return version, model, save(registry, version, model, reports)
 
 
+REGISTRY_COLUMNS = {
+    "model_version": "string", "is_current": "bool", "trained_at": "datetime64[us]", "scoring_date": "datetime64[us]",
+    "training_window_start": "datetime64[us]", "training_window_end": "datetime64[us]",
+    "validation_snapshots": "string", "family": "string", "hyperparameters": "string",
+    "selection_criterion": "string", "feature_columns": "string", "feature_count": "int64",
+    "training_row_count": "int64", "training_churn_rate": "float64", "logit_offset": "float64",
+    "offset_reference_date": "string", "operating_threshold": "float64", "library_versions": "string",
+    "config": "string", "artifact_sha256": "string",
+}
+
+
+def _typed_empty(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
+
+
 def registry_frame(registry: Path, current_version: str | None) -> pd.DataFrame:
     """One row per registered version (the registry table)."""
     rows = []
@@ -120,7 +135,7 @@ def registry_frame(registry: Path, current_version: str | None) -> pd.DataFrame:
             "config": json.dumps(m["config"], sort_keys=True),
             "artifact_sha256": m["artifact_sha256"],
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows) if rows else _typed_empty(REGISTRY_COLUMNS)
 
 
 def report_frame(registry: Path, report: str) -> pd.DataFrame:
@@ -130,7 +145,15 @@ def report_frame(registry: Path, report: str) -> pd.DataFrame:
         frame = pd.DataFrame(m["reports"][report])
         frame.insert(0, "model_version", m["model_version"])
         frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({"model_version": pd.Series(dtype="string")})
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    empty_columns = {
+        "comparison": {"family": "string", "parameters": "string", "roc_auc": "float64", "is_chosen": "bool"},
+        "calibration": {"bin_index": "int64", "row_count": "int64", "mean_probability": "float64",
+                        "observed_rate": "float64"},
+        "importance": {"feature": "string", "importance_mean": "float64", "importance_rank": "int64"},
+    }[report]
+    return _typed_empty({"model_version": "string", **empty_columns})
 
 
 def metrics_frame(registry: Path) -> pd.DataFrame:
@@ -146,4 +169,7 @@ def metrics_frame(registry: Path) -> pd.DataFrame:
             "training_row_count": m["training_row_count"],
             "training_churn_rate": m["training_churn_rate"],
         })
+    if not rows:
+        return _typed_empty({"model_version": "string", "trained_at": "datetime64[us]", "evaluated_on": "string",
+                             "family": "string", "roc_auc": "float64", "expected_calibration_error": "float64"})
     return pd.DataFrame(rows)

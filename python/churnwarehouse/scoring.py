@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 
 from churnwarehouse import metrics, reasons, registry
-from churnwarehouse.modeling import ChurnModel, TrainingConfig, prepare_features, sampling_modulus
+from churnwarehouse.modeling import (
+    ChurnModel,
+    InsufficientHistoryError,
+    TrainingConfig,
+    prepare_features,
+    sampling_modulus,
+)
 
 SCORE_COLUMNS = [
     "customer_id", "as_of_date", "churn_probability", "churn_percentile", "is_above_threshold",
@@ -52,18 +58,36 @@ def scoring_date(features) -> dt.date:
 
 
 def build_model_registry(features, registry_path: str, settings: dict[str, Any]) -> pd.DataFrame:
-    """ml_churn_model_registry: train (or load) the model for this build; every registered version."""
+    """ml_churn_model_registry: train (or load) the model for this build; every registered version.
+
+    With too little labelled history (a short or tiny data set) nothing is trained: the table
+    lists earlier versions with no current one, churn_scores stays empty, and the dbt test
+    ``assert_churn_model_is_current`` warns.
+    """
     config = training_config(settings)
     labelled = load_training_rows(features, config.max_training_rows)
-    version, _, _ = registry.train_or_load(Path(registry_path), labelled, scoring_date(features), config)
+    try:
+        version, _, _ = registry.train_or_load(Path(registry_path), labelled, scoring_date(features), config)
+    except InsufficientHistoryError:
+        version = None
     return registry.registry_frame(Path(registry_path), version)
 
 
-def current_version(registry_table) -> str:
+def current_version(registry_table) -> str | None:
+    """This build's model version, or None when nothing could be trained."""
     rows = registry_table.filter("is_current").aggregate("max(model_version)").fetchall()
-    if not rows or rows[0][0] is None:
-        raise registry.RegistryError("ml_churn_model_registry has no current model version")
-    return rows[0][0]
+    return rows[0][0] if rows else None
+
+
+def empty_scores() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": pd.Series(dtype="string"), "as_of_date": pd.Series(dtype="datetime64[us]"),
+        "churn_probability": pd.Series(dtype="float64"), "churn_percentile": pd.Series(dtype="float64"),
+        "is_above_threshold": pd.Series(dtype="bool"),
+        **{f"reason_{i}": pd.Series(dtype="string") for i in (1, 2, 3)},
+        **{f"reason_{i}_impact": pd.Series(dtype="float64") for i in (1, 2, 3)},
+        "model_version": pd.Series(dtype="string"),
+    })[SCORE_COLUMNS]
 
 
 def score_customers(model: ChurnModel, version: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -88,9 +112,20 @@ def score_customers(model: ChurnModel, version: str, frame: pd.DataFrame) -> pd.
 def build_scores(features, registry_table, registry_path: str) -> pd.DataFrame:
     """churn_scores: the current model version applied to the scoring snapshot."""
     version = current_version(registry_table)
+    if version is None:
+        return empty_scores()
     model, _ = registry.load(Path(registry_path), version)
     scoring_rows = features.filter("is_scoring_snapshot").df()
     return score_customers(model, version, scoring_rows)
+
+
+def empty_drift() -> pd.DataFrame:
+    return pd.DataFrame({
+        "model_version": pd.Series(dtype="string"), "as_of_date": pd.Series(dtype="datetime64[us]"),
+        "feature_kind": pd.Series(dtype="string"), "feature": pd.Series(dtype="string"),
+        "psi": pd.Series(dtype="float64"), "scoring_mean": pd.Series(dtype="float64"),
+        "scoring_null_share": pd.Series(dtype="float64"), "drift_level": pd.Series(dtype="string"),
+    })
 
 
 def feature_drift(model: ChurnModel, version: str, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
@@ -127,6 +162,8 @@ def feature_drift(model: ChurnModel, version: str, frame: pd.DataFrame, probabil
 def build_drift(features, scores, registry_table, registry_path: str) -> pd.DataFrame:
     """ml_churn_drift: the scoring snapshot's feature and score distributions vs training (PSI)."""
     version = current_version(registry_table)
+    if version is None:
+        return empty_drift()
     model, _ = registry.load(Path(registry_path), version)
     frame = features.filter("is_scoring_snapshot").df().sort_values("customer_id").reset_index(drop=True)
     probability = scores.df().sort_values("customer_id")["churn_probability"].to_numpy()

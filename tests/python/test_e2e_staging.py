@@ -128,6 +128,10 @@ def test_csv_input_bad_values_and_time_zones(tmp_path):
     reasons = dict(warehouse.query("select record_key, quarantine_reason from stg_shop__quarantine"))
     assert reasons == {"O2": "invalid_timestamp", "O3": "invalid_number"}
     assert warehouse.scalar("select occurred_at::varchar from stg_shop__events") == "2024-07-01 10:00:00"
+    # far too little history to train: the build still succeeds, scores are empty, and dbt warns
+    assert warehouse.scalar("select count(*) from churn_scores") == 0
+    assert warehouse.scalar("select count(*) from ml_churn_model_registry where is_current") == 0
+    assert "WARN 1 assert_churn_model_is_current" in warehouse.build_output
 
 
 @pytest.mark.real_data
