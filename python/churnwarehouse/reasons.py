@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 REASON_GROUPS: dict[str, tuple[str, ...]] = {
-    "recency": ("days_since_last_order", "purchase_gap_overdue_ratio"),
+    "recency": ("days_since_last_order", "purchase_gap_overdue_ratio", "expected_purchases_next_horizon",
+                "probability_alive"),
     "order_rhythm": (
         "order_count", "purchase_day_count", "order_count_30d", "order_count_90d", "order_count_180d",
         "order_count_365d", "order_count_prior_90d", "order_count_trend_90d", "mean_purchase_gap_days",

@@ -66,6 +66,12 @@ marketing_features as (
 
 ),
 
+purchase_model as (
+
+    select * from {{ ref('int_customer_purchase_model') }}
+
+),
+
 attributes as (
 
     select * from {{ ref('int_customer_attributes') }}
@@ -113,6 +119,8 @@ features_joined as (
         order_features.spend_amount_trend_90d,
         order_features.order_count_same_window_last_year,
         order_features.spend_amount_same_window_last_year,
+        purchase_model.expected_purchases_next_horizon,
+        purchase_model.probability_alive,
         order_features.cancellation_rate,
         order_features.return_rate,
         case
@@ -201,6 +209,10 @@ features_joined as (
     left join marketing_features
         on order_features.customer_id = marketing_features.customer_id
             and order_features.as_of_date = marketing_features.as_of_date
+    left join purchase_model
+        on
+            order_features.customer_id = purchase_model.customer_id
+            and order_features.as_of_date = purchase_model.as_of_date
     left join attributes
         on order_features.customer_id = attributes.customer_id
             and order_features.as_of_date = attributes.as_of_date
