@@ -12,7 +12,6 @@ current_versions as (
 
 )
 
-select
-    'no churn model could be trained: fewer than 2 labelled snapshots with both outcomes' as problem
+select 'no churn model could be trained: fewer than 2 labelled snapshots with both outcomes' as problem
 from current_versions
 where current_count = 0
