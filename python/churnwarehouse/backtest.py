@@ -156,9 +156,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cutoff", required=True, type=dt.date.fromisoformat, help="scoring date YYYY-MM-DD")
     parser.add_argument("--horizon", type=int, default=90, help="churn horizon in days (default 90)")
     parser.add_argument("--workdir", type=Path, default=None, help="where to build (default: a new temp dir)")
+    parser.add_argument("--vars", type=json.loads, default=None,
+                        help="extra dbt vars as JSON, e.g. '{\"training_snapshot_count\": 36}'")
     args = parser.parse_args(argv)
     try:
-        print(format_result(run_backtest(args.raw, args.cutoff, args.horizon, args.workdir)))
+        print(format_result(run_backtest(args.raw, args.cutoff, args.horizon, args.workdir, args.vars)))
     except BacktestError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

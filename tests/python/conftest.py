@@ -73,7 +73,9 @@ class Warehouse:
 
 def build(raw_dir: Path, workdir: Path, **extra_vars) -> Warehouse:
     db_path = workdir / "warehouse.duckdb"
-    dbt_vars = {"raw_path": str(raw_dir), "model_registry_path": str(workdir / "model_registry"), **extra_vars}
+    # test builds fit on at most 20,000 labelled rows (the same code path, sampled by customer hash)
+    dbt_vars = {"raw_path": str(raw_dir), "model_registry_path": str(workdir / "model_registry"),
+                "max_training_rows": 20000, **extra_vars}
     proc = dbt("build", workdir, db_path, dbt_vars)
     return Warehouse(raw_dir, db_path, proc.stdout)
 

@@ -64,7 +64,7 @@ def test_backtest_beats_recency_on_the_sample(sample_dirs, tmp_path):
         f"select max(ordered_at) from read_parquet('{raw_dir / 'orders.parquet'}') where ordered_at < now()"
     ).fetchall()[0][0]
     cutoff = (last - dt.timedelta(days=95)).date()
-    result = run_backtest(raw_dir, cutoff, 90, tmp_path / "backtest")
+    result = run_backtest(raw_dir, cutoff, 90, tmp_path / "backtest", {"max_training_rows": 20000})
     assert result["customers"] > 1000
     model, recency = result["model"], result["recency_only"]
     assert model["roc_auc"] > recency["roc_auc"] + 0.02
