@@ -141,11 +141,19 @@ def select_features(labelled: pd.DataFrame) -> tuple[list[str], list[str]]:
     return numeric, categorical
 
 
+#: Numeric inputs are rounded to this many decimals: DuckDB's parallel float aggregation is not
+#: bit-reproducible between runs, and rounding keeps model versions and scores identical.
+FEATURE_DECIMALS = 9
+
+
 def prepare_features(frame: pd.DataFrame, numeric: list[str], categorical: list[str]) -> pd.DataFrame:
-    """Feature frame with stable dtypes: floats for numeric, strings (or None) for categorical."""
+    """Feature frame with stable dtypes: rounded floats for numeric, strings (or None) for categorical."""
     out = pd.DataFrame(index=frame.index)
     for column in numeric:
-        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64") if column in frame else np.nan
+        if column in frame:
+            out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64").round(FEATURE_DECIMALS)
+        else:
+            out[column] = np.nan
     for column in categorical:
         values = frame[column] if column in frame else pd.Series(None, index=frame.index)
         out[column] = values.astype("object").where(values.notna(), None)
@@ -326,6 +334,8 @@ def _binned_shares(values: pd.Series, edges: np.ndarray) -> list[float]:
 def training_fingerprint(labelled: pd.DataFrame, config: TrainingConfig, library_versions: dict[str, str]) -> str:
     """Deterministic id of (training data, settings, library versions): same inputs, same version."""
     ordered = labelled.sort_values(["as_of_date", "customer_id"]).reset_index(drop=True)
+    floats = ordered.select_dtypes(include="float").columns
+    ordered[floats] = ordered[floats].round(FEATURE_DECIMALS)
     data_hash = hashlib.sha256(pd.util.hash_pandas_object(ordered, index=False).to_numpy().tobytes()).hexdigest()
     payload = json.dumps({"data": data_hash, "config": asdict(config), "libraries": library_versions}, sort_keys=True)
     return "churn-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
