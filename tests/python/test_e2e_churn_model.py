@@ -4,7 +4,6 @@ drift), rebuild determinism, and a backtest judged against what actually happene
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import duckdb
 import pytest

@@ -6,7 +6,6 @@ ground truth), never read back from something the warehouse wrote about itself.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 

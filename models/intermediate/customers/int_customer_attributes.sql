@@ -22,10 +22,7 @@ orders as (
 
 snapshots as (
 
-    select
-        as_of_date,
-        cutoff_at
-    from {{ ref('int_snapshot_dates') }}
+    select as_of_date from {{ ref('int_snapshot_dates') }}
 
 ),
 

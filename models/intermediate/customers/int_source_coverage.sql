@@ -12,19 +12,23 @@ snapshots as (
 
 ),
 
+order_line_starts as (
+
+    -- one pass over order lines: when lines start, and when categorised lines start
+    select
+        min(orders.ordered_at) as order_items_start_at,
+        min(case when products.category is not null then orders.ordered_at end) as categories_start_at
+    from {{ ref('stg_shop__order_items') }} as items
+    inner join {{ ref('stg_shop__orders') }} as orders
+        on items.order_id = orders.order_id
+    left join {{ ref('stg_shop__products') }} as products
+        on items.product_id = products.product_id
+
+),
+
 source_starts as (
 
     select
-        (
-            select min(orders.ordered_at) from {{ ref('stg_shop__order_items') }} as items
-            inner join {{ ref('stg_shop__orders') }} as orders on items.order_id = orders.order_id)
-            as order_items_start_at,
-        (
-            select min(orders.ordered_at) from {{ ref('stg_shop__order_items') }} as items
-            inner join {{ ref('stg_shop__orders') }} as orders on items.order_id = orders.order_id
-            inner join {{ ref('stg_shop__products') }} as products on items.product_id = products.product_id
-            where products.category is not null)
-            as categories_start_at,
         (
             select min(ordered_at) from {{ ref('stg_shop__orders') }}
             where discount_amount is not null or coupon_code is not null)
@@ -42,8 +46,8 @@ final as (
 
     select
         snapshots.as_of_date,
-        coalesce(source_starts.order_items_start_at < snapshots.cutoff_at, false) as has_order_items,
-        coalesce(source_starts.categories_start_at < snapshots.cutoff_at, false) as has_categories,
+        coalesce(order_line_starts.order_items_start_at < snapshots.cutoff_at, false) as has_order_items,
+        coalesce(order_line_starts.categories_start_at < snapshots.cutoff_at, false) as has_categories,
         coalesce(source_starts.discounts_start_at < snapshots.cutoff_at, false) as has_discounts,
         coalesce(source_starts.events_start_at < snapshots.cutoff_at, false) as has_events,
         coalesce(source_starts.reviews_start_at < snapshots.cutoff_at, false) as has_reviews,
@@ -52,6 +56,7 @@ final as (
         source_starts.has_customer_table,
         source_starts.has_emails
     from snapshots
+    cross join order_line_starts
     cross join source_starts
 
 )
