@@ -14,7 +14,7 @@ export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export PYTHONPATH := $(CURDIR)/python
 
-.PHONY: build venv sample dbt-build test pytest dbt-test lint clean backtest
+.PHONY: build venv sample dbt-build test pytest dbt-test lint clean backtest bench
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,3 +57,10 @@ HORIZON ?= 90
 backtest: venv
 	@test -n "$(RAW)" -a -n "$(CUTOFF)" || (echo "usage: make backtest RAW=<raw dir> CUTOFF=<YYYY-MM-DD> [HORIZON=90]"; exit 2)
 	$(BIN)/python -m churnwarehouse.backtest --raw $(RAW) --cutoff $(CUTOFF) --horizon $(HORIZON)
+
+## bench: full dbt build at each size beside a pandas baseline, DuckDB's floor and a daily
+##   incremental run; prints a table and writes bench/results.csv (data cached in bench/cache)
+##   make bench [SIZES="10000 100000 1000000"]
+SIZES ?= 10000 100000 1000000
+bench: venv
+	$(BIN)/python -m churnwarehouse.bench --sizes $(SIZES)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -108,7 +109,7 @@ class ChurnModel:
 
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
         features = prepare_features(frame, self.numeric_features, self.categorical_features)
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with threadpool_limits(limits=prediction_threads(), user_api="openmp"):
             return self.pipeline.predict_proba(features)[:, 1]
 
     def predict_probability(self, frame: pd.DataFrame, batch_size: int = 200_000) -> np.ndarray:
@@ -118,6 +119,16 @@ class ChurnModel:
             for start in range(0, len(frame), batch_size)
         ]
         return np.concatenate(parts) if parts else np.array([], dtype=float)
+
+
+def prediction_threads() -> int:
+    """OpenMP threads for predictions (env CHURN_PREDICT_THREADS, default every core).
+
+    Fitting is pinned to one thread (it oversubscribes badly next to dbt's other thread);
+    predicting a million customers is embarrassingly parallel and gains from every core. A
+    tree's prediction for a row does not depend on the thread count, so neither do scores.
+    """
+    return max(1, int(os.environ.get("CHURN_PREDICT_THREADS", os.cpu_count() or 1)))
 
 
 # --------------------------------------------------------------------------------------------

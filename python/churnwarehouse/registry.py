@@ -101,7 +101,7 @@ REGISTRY_COLUMNS = {
     "selection_criterion": "string", "feature_columns": "string", "feature_count": "int64",
     "training_row_count": "int64", "training_churn_rate": "float64", "logit_offset": "float64",
     "offset_reference_date": "string", "operating_threshold": "float64", "library_versions": "string",
-    "config": "string", "artifact_sha256": "string",
+    "config": "string", "artifact_sha256": "string", "selection_reason": "string",
 }
 
 
@@ -109,8 +109,8 @@ def _typed_empty(columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in columns.items()})
 
 
-def registry_frame(registry: Path, current_version: str | None) -> pd.DataFrame:
-    """One row per registered version (the registry table)."""
+def registry_frame(registry: Path, current_version: str | None, selection_reason: str | None = None) -> pd.DataFrame:
+    """One row per registered version (the registry table); the current one says why it was chosen."""
     rows = []
     for m in list_metadata(registry):
         rows.append({
@@ -134,6 +134,7 @@ def registry_frame(registry: Path, current_version: str | None) -> pd.DataFrame:
             "library_versions": json.dumps(m["library_versions"], sort_keys=True),
             "config": json.dumps(m["config"], sort_keys=True),
             "artifact_sha256": m["artifact_sha256"],
+            "selection_reason": selection_reason if m["model_version"] == current_version else None,
         })
     return pd.DataFrame(rows) if rows else _typed_empty(REGISTRY_COLUMNS)
 

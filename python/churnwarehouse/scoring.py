@@ -7,6 +7,8 @@ DuckDB relations dbt hands over and returns a pandas frame.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +59,101 @@ def scoring_date(features) -> dt.date:
 # ---------------------------------------------------------------- dbt model entry points
 
 
+@dataclass(frozen=True)
+class RetrainingPolicy:
+    """When a build reuses an earlier model instead of training one.
+
+    A build whose training data and settings match a registered version reloads it (a rebuild).
+    Otherwise, with ``max_age_days`` > 0, it reuses the latest registered version that has the
+    same settings and library versions, was trained for an earlier scoring date at most
+    ``max_age_days`` before this one, and whose largest population stability index on this
+    scoring snapshot (each feature and the score, against the model's training data) is at most
+    ``max_psi``. Anything else trains. Daily runs so score with a model retrained monthly, or
+    sooner when the customers drift away from what it was trained on.
+    """
+
+    max_age_days: int = 30
+    max_psi: float = PSI_MAJOR
+
+
+def retraining_policy(settings: dict[str, Any]) -> RetrainingPolicy:
+    defaults = RetrainingPolicy()
+    age, psi = settings.get("retrain_max_age_days"), settings.get("retrain_max_psi")
+    return RetrainingPolicy(int(age) if age is not None else defaults.max_age_days,
+                            float(psi) if psi is not None else defaults.max_psi)
+
+
+def reusable_version(registry_path: Path, scoring: dt.date, config: TrainingConfig,
+                     policy: RetrainingPolicy) -> tuple[str | None, int | None]:
+    """The latest registered version the policy allows at this scoring date, and its age in days."""
+    if policy.max_age_days <= 0:
+        return None, None
+    wanted_config, wanted_libraries = json.loads(json.dumps(asdict(config))), registry.library_versions()
+    best: tuple[dt.date, str] | None = None
+    for metadata in registry.list_metadata(registry_path):
+        trained_for = pd.Timestamp(metadata["scoring_date"]).date()
+        age = (scoring - trained_for).days
+        if not 0 < age <= policy.max_age_days:
+            continue  # never a model trained for a later date (it has seen the future), nor a stale one
+        if metadata.get("config") != wanted_config or metadata.get("library_versions") != wanted_libraries:
+            continue
+        if best is None or (trained_for, metadata["model_version"]) > best:
+            best = (trained_for, metadata["model_version"])
+    if best is None:
+        return None, None
+    return best[1], (scoring - best[0]).days
+
+
+def largest_drift(model: ChurnModel, frame: pd.DataFrame) -> float:
+    """The largest PSI over the model's features and its score on ``frame`` (vs its training data)."""
+    if frame.empty:
+        return 0.0
+    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    drift = feature_drift(model, "candidate", frame, model.predict_probability(frame))
+    return float(drift["psi"].max())
+
+
+def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, config: TrainingConfig,
+                 policy: RetrainingPolicy, scoring_rows) -> tuple[str, str]:
+    """This build's model version and why: reloaded, reused under the policy, or trained.
+
+    ``scoring_rows`` is called (once, only when a reusable version exists) for the scoring
+    snapshot's features, on which drift is measured.
+    """
+    version = registry.model_version(labelled, scoring, config)
+    if (registry_path / version / registry.METADATA).exists():
+        return version, "reloaded: same training data and settings"
+    candidate, age = reusable_version(registry_path, scoring, config, policy)
+    if candidate is None:
+        reason = ("trained: retraining on every build (retrain_max_age_days = 0)" if policy.max_age_days <= 0
+                  else f"trained: no model with these settings trained in the {policy.max_age_days} days before")
+    else:
+        model, _ = registry.load(registry_path, candidate)
+        psi = largest_drift(model, scoring_rows())
+        if psi <= policy.max_psi:
+            return candidate, f"reused: trained for {age} days earlier, largest PSI {psi:.3f} <= {policy.max_psi}"
+        reason = f"trained: largest PSI {psi:.3f} of {candidate} > {policy.max_psi}"
+    registry.train_or_load(registry_path, labelled, scoring, config)
+    return version, reason
+
+
 def build_model_registry(features, registry_path: str, settings: dict[str, Any]) -> pd.DataFrame:
-    """ml_churn_model_registry: train (or load) the model for this build; every registered version.
+    """ml_churn_model_registry: choose this build's model (reload, reuse or train); every registered version.
 
     With too little labelled history (a short or tiny data set) nothing is trained: the table
     lists earlier versions with no current one, churn_scores stays empty, and the dbt test
     ``assert_churn_model_is_current`` warns.
     """
     config = training_config(settings)
+    policy = retraining_policy(settings)
     labelled = load_training_rows(features, config.max_training_rows)
+    scoring = scoring_date(features)
     try:
-        version, _, _ = registry.train_or_load(Path(registry_path), labelled, scoring_date(features), config)
+        version, reason = choose_model(Path(registry_path), labelled, scoring, config, policy,
+                                       lambda: features.filter("is_scoring_snapshot").df())
     except InsufficientHistoryError:
-        version = None
-    return registry.registry_frame(Path(registry_path), version)
+        version, reason = None, None
+    return registry.registry_frame(Path(registry_path), version, reason)
 
 
 def current_version(registry_table) -> str | None:

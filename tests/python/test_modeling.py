@@ -223,3 +223,55 @@ def test_last_bit_float_noise_changes_neither_version_nor_scores(snapshots, tmp_
     rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()]
     noisy_rows = noisy[noisy["as_of_date"] == noisy["as_of_date"].max()]
     np.testing.assert_array_equal(model.predict_probability(rows), noisy_model.predict_probability(noisy_rows))
+
+
+def test_boosting_reasons_equal_full_perturbation(snapshots):
+    """The tree-subset shortcut for gradient boosting gives the same contributions as predicting
+    every perturbed frame in full."""
+    config = TrainingConfig(families=("gradient_boosting",), permutation_rows=2_000, permutation_repeats=2)
+    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    model, _ = train_churn_model(snapshots, scoring_date, config)
+    assert model.family == "gradient_boosting"
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(500).reset_index(drop=True)
+    probability = model.predict_probability(rows)
+    fast = reasons.group_contributions(model, rows, probability, batch_size=200)
+    groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
+    assert reasons._boosting_group_probabilities(model, rows, {g: c for g, c in groups.items() if c}) is not None
+    for group in fast.columns:
+        perturbed = rows.copy()
+        for column in groups[group]:
+            perturbed[column] = model.reference_values.get(column)
+        full = probability - model.predict_probability(perturbed)
+        np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
+
+
+def test_retraining_policy_reuses_a_recent_model_and_retrains_an_old_or_drifted_one(snapshots, tmp_path):
+    from churnwarehouse.scoring import RetrainingPolicy, choose_model
+
+    trained_for = dt.date(2024, 7, 15)
+    version, model, _ = registry.train_or_load(tmp_path, snapshots, trained_for, FAST)
+    latest = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].reset_index(drop=True)
+    newer = snapshots.iloc[:-25]  # other training data, as a later day's build has
+    policy = RetrainingPolicy(max_age_days=30, max_psi=0.25)
+
+    # the same data again: reloaded
+    assert choose_model(tmp_path, snapshots, trained_for, FAST, policy, lambda: latest)[0] == version
+    # five days later, no drift: reused, with its age and drift in the reason
+    chosen, reason = choose_model(tmp_path, newer, trained_for + dt.timedelta(days=5), FAST, policy, lambda: latest)
+    assert chosen == version and reason.startswith("reused") and "5 days" in reason
+    # five days later but the customers drifted: retrained
+    drifted = latest.assign(days_since_last_order=latest["days_since_last_order"] * 3)
+    chosen, reason = choose_model(tmp_path, newer, trained_for + dt.timedelta(days=5), FAST, policy, lambda: drifted)
+    assert chosen != version and reason.startswith("trained") and "PSI" in reason
+    # 45 days later: too old, retrained
+    chosen, reason = choose_model(tmp_path, newer.iloc[:-5], trained_for + dt.timedelta(days=45), FAST, policy,
+                                  lambda: latest)
+    assert chosen != version and reason.startswith("trained")
+    # never a model trained for a later scoring date (it has seen that date's data)
+    chosen, _ = choose_model(tmp_path, newer.iloc[:-9], trained_for - dt.timedelta(days=3), FAST, policy,
+                             lambda: latest)
+    assert chosen != version
+    # max_age_days = 0: every new scoring date trains
+    chosen, reason = choose_model(tmp_path, newer.iloc[:-13], trained_for + dt.timedelta(days=5), FAST,
+                                  RetrainingPolicy(0, 0.25), lambda: latest)
+    assert chosen != version and reason.startswith("trained: retraining on every build")

@@ -22,7 +22,10 @@ orders as (
 
 snapshots as (
 
-    select as_of_date from {{ ref('int_snapshot_dates') }}
+    select
+        customer_id,
+        as_of_date
+    from {{ ref('int_customer_snapshots') }}
 
 ),
 
@@ -47,7 +50,9 @@ channel_counts as (
         sum(daily_channel_orders.order_count) as order_count
     from daily_channel_orders
     inner join snapshots
-        on daily_channel_orders.order_date <= snapshots.as_of_date
+        on
+            daily_channel_orders.customer_id = snapshots.customer_id
+            and daily_channel_orders.order_date <= snapshots.as_of_date
     group by 1, 2, 3
 
 ),

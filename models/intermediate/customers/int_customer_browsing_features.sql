@@ -12,7 +12,10 @@ events as (
 
 snapshots as (
 
-    select as_of_date from {{ ref('int_snapshot_dates') }}
+    select
+        customer_id,
+        as_of_date
+    from {{ ref('int_customer_snapshots') }}
 
 ),
 
@@ -57,7 +60,8 @@ visits_in_snapshots as (
     from daily_visits
     inner join snapshots
         on
-            daily_visits.visit_date <= snapshots.as_of_date
+            daily_visits.customer_id = snapshots.customer_id
+            and daily_visits.visit_date <= snapshots.as_of_date
             and daily_visits.visit_date > {{ dbt.dateadd('day', -365, 'snapshots.as_of_date') }}
 
 ),

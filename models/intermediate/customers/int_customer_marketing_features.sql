@@ -12,9 +12,10 @@ sends as (
 snapshots as (
 
     select
+        customer_id,
         as_of_date,
         cutoff_at
-    from {{ ref('int_snapshot_dates') }}
+    from {{ ref('int_customer_snapshots') }}
 
 ),
 
@@ -29,7 +30,9 @@ sends_in_snapshots as (
         {{ dbt.datediff(dbt.cast('sends.sent_at', 'date'), 'snapshots.as_of_date', 'day') }} as days_ago
     from sends
     inner join snapshots
-        on sends.sent_at < snapshots.cutoff_at
+        on
+            sends.customer_id = snapshots.customer_id
+            and sends.sent_at < snapshots.cutoff_at
 
 ),
 

@@ -1,5 +1,6 @@
--- One row per customer per as_of_date for customers with at least one completed order on or
--- before the as_of_date: order features from orders before the snapshot's cutoff, plus the
+-- One row per customer snapshot of int_customer_snapshots (customers with at least one
+-- completed order on or before the as_of_date; only the training sample on training
+-- snapshots): order features from orders before the snapshot's cutoff, plus the
 -- completed orders inside the label window (used only by int_churn_labels). One pass over
 -- orders x snapshots computes every snapshot at once; gaps come from distinct purchase days.
 {% set windows = [30, 90, 180, 365] %}
@@ -15,7 +16,7 @@ orders as (
 
 snapshots as (
 
-    select * from {{ ref('int_snapshot_dates') }}
+    select * from {{ ref('int_customer_snapshots') }}
 
 ),
 
@@ -35,7 +36,9 @@ orders_in_snapshots as (
         {{ dbt.datediff(dbt.cast('orders.ordered_at', 'date'), 'snapshots.as_of_date', 'day') }} as days_ago
     from orders
     inner join snapshots
-        on orders.ordered_at < coalesce(snapshots.label_window_end_at, snapshots.cutoff_at)
+        on
+            orders.customer_id = snapshots.customer_id
+            and orders.ordered_at < coalesce(snapshots.label_window_end_at, snapshots.cutoff_at)
 
 ),
 
@@ -115,7 +118,9 @@ purchase_gaps as (
         stddev_samp(purchase_days_with_gaps.gap_days) as stddev_purchase_gap_days
     from purchase_days_with_gaps
     inner join snapshots
-        on purchase_days_with_gaps.purchase_date <= snapshots.as_of_date
+        on
+            purchase_days_with_gaps.customer_id = snapshots.customer_id
+            and purchase_days_with_gaps.purchase_date <= snapshots.as_of_date
     group by 1, 2
 
 ),

@@ -32,7 +32,10 @@ products as (
 
 snapshots as (
 
-    select as_of_date from {{ ref('int_snapshot_dates') }}
+    select
+        customer_id,
+        as_of_date
+    from {{ ref('int_customer_snapshots') }}
 
 ),
 
@@ -85,7 +88,9 @@ breadth as (
         count(distinct first_product_purchases.category) as distinct_category_count
     from first_product_purchases
     inner join snapshots
-        on first_product_purchases.first_purchase_date <= snapshots.as_of_date
+        on
+            first_product_purchases.customer_id = snapshots.customer_id
+            and first_product_purchases.first_purchase_date <= snapshots.as_of_date
     group by 1, 2
 
 ),
@@ -99,7 +104,9 @@ category_spend as (
         sum(daily_category_spend.spend_amount) as spend_amount
     from daily_category_spend
     inner join snapshots
-        on daily_category_spend.purchase_date <= snapshots.as_of_date
+        on
+            daily_category_spend.customer_id = snapshots.customer_id
+            and daily_category_spend.purchase_date <= snapshots.as_of_date
     group by 1, 2, 3
 
 ),

@@ -20,9 +20,10 @@ sentiment as (
 snapshots as (
 
     select
+        customer_id,
         as_of_date,
         cutoff_at
-    from {{ ref('int_snapshot_dates') }}
+    from {{ ref('int_customer_snapshots') }}
 
 ),
 
@@ -36,7 +37,9 @@ reviews_in_snapshots as (
         {{ dbt.datediff(dbt.cast('reviews.reviewed_at', 'date'), 'snapshots.as_of_date', 'day') }} as days_ago
     from reviews
     inner join snapshots
-        on reviews.reviewed_at < snapshots.cutoff_at
+        on
+            reviews.customer_id = snapshots.customer_id
+            and reviews.reviewed_at < snapshots.cutoff_at
     left join sentiment
         on reviews.review_id = sentiment.review_id
 

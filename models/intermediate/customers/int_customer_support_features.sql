@@ -12,9 +12,10 @@ tickets as (
 snapshots as (
 
     select
+        customer_id,
         as_of_date,
         cutoff_at
-    from {{ ref('int_snapshot_dates') }}
+    from {{ ref('int_customer_snapshots') }}
 
 ),
 
@@ -29,7 +30,9 @@ tickets_in_snapshots as (
         {{ dbt.datediff('tickets.opened_at', 'tickets.resolved_at', 'hour') }} as resolution_hours
     from tickets
     inner join snapshots
-        on tickets.opened_at < snapshots.cutoff_at
+        on
+            tickets.customer_id = snapshots.customer_id
+            and tickets.opened_at < snapshots.cutoff_at
 
 ),
 

@@ -2,7 +2,7 @@
 -- A malformed email is repaired (email nulled, customer kept) rather than rejected.
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'customers') }}
 
@@ -17,12 +17,12 @@ typed as (
         {{ clean_string('source.country') }} as country,
         {{ to_utc_timestamp('source.signed_up_at') }} as signed_up_at,
         {{ dbt.safe_cast('source.marketing_opt_in', dbt.type_boolean()) }} as is_marketing_opted_in,
-        {{ row_as_json('source') }} as raw_record
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         *,
@@ -34,14 +34,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['customer_id'], ['signed_up_at', 'raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['customer_id'], ['signed_up_at']) }},
 
 final as (
 

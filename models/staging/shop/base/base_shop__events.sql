@@ -1,9 +1,20 @@
 -- One row per raw browsing event: typed, checked, with the reason it is quarantined (null when clean).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='event_id',
+        on_schema_change='fail',
+        pre_hook="{{ delete_rows_without_key('event_id') }}"
+    )
+}}
+
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'events') }}
+    {{- incremental_batch_filter(source('shop', 'events'), 'raw_rows', 'event_id', 'occurred_at') }}
 
 ),
 
@@ -18,13 +29,13 @@ typed as (
         lower({{ clean_string('source.event_type') }}) as event_type,
         {{ clean_string('source.product_id') }} as product_id,
         {{ to_utc_timestamp('source.occurred_at') }} as occurred_at,
-        {{ clean_string('source.occurred_at') }} is null as is_occurred_at_missing,
-        {{ row_as_json('source') }} as raw_record
+        {{ is_missing('source.occurred_at', source('shop', 'events')) }} as is_occurred_at_missing,
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         typed.*,
@@ -43,14 +54,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['event_id'], ['occurred_at', 'raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['event_id'], ['occurred_at']) }},
 
 final as (
 

@@ -1,10 +1,21 @@
 -- One row per raw marketing send (holdout rows included): typed, checked, with the reason it
 -- is quarantined (null when clean). A missing is_holdout means the message was sent.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='send_id',
+        on_schema_change='fail',
+        pre_hook="{{ delete_rows_without_key('send_id') }}"
+    )
+}}
+
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'marketing_sends') }}
+    {{- incremental_batch_filter(source('shop', 'marketing_sends'), 'raw_rows', 'send_id', 'sent_at', ['opened_at', 'clicked_at', 'redeemed_at']) }}
 
 ),
 
@@ -19,17 +30,17 @@ typed as (
         {{ clean_string('source.offer_id') }} as offer_id,
         lower({{ clean_string('source.channel') }}) as channel,
         {{ to_utc_timestamp('source.sent_at') }} as sent_at,
-        {{ clean_string('source.sent_at') }} is null as is_sent_at_missing,
+        {{ is_missing('source.sent_at', source('shop', 'marketing_sends')) }} as is_sent_at_missing,
         coalesce({{ dbt.safe_cast('source.is_holdout', dbt.type_boolean()) }}, false) as is_holdout,
         {{ to_utc_timestamp('source.opened_at') }} as opened_at,
         {{ to_utc_timestamp('source.clicked_at') }} as clicked_at,
         {{ to_utc_timestamp('source.redeemed_at') }} as redeemed_at,
-        {{ row_as_json('source') }} as raw_record
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         typed.*,
@@ -47,14 +58,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['send_id'], ['sent_at', 'raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['send_id'], ['sent_at']) }},
 
 final as (
 

@@ -1,17 +1,50 @@
 -- One row per raw order line: typed, checked, with the reason it is quarantined (null when clean).
 -- The contract has no line id: a line repeating another line of the same order exactly
 -- (product, quantity, unit price) is a duplicate.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='order_id',
+        on_schema_change='fail',
+        pre_hook="{{ delete_rows_without_key('order_id') }}"
+    )
+}}
+
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'order_items') }}
+    {%- if is_incremental() %} as raw_rows
+    -- a daily run re-stages the lines of orders staged at or after this table's watermark, lines
+    -- of orders that are not staged (they are quarantined again, or released if their order came
+    -- in), and lines without an order id; delete+insert on order_id replaces them whole
+    where
+        {{ clean_string('raw_rows.order_id') }} is null
+        or {{ clean_string('raw_rows.order_id') }} in (
+            select order_id from {{ ref('base_shop__orders') }}
+            where
+                quarantine_action is null
+                and ordered_at >= (
+                    select coalesce(max(ordered_at), {{ timestamp_floor() }})
+                    from {{ this }}
+                )
+        )
+        or {{ clean_string('raw_rows.order_id') }} not in (
+            select order_id from {{ ref('base_shop__orders') }}
+            where quarantine_action is null
+        )
+    {%- endif %}
 
 ),
 
 staged_orders as (
 
-    select order_id from {{ ref('base_shop__orders') }}
+    select
+        order_id,
+        ordered_at
+    from {{ ref('base_shop__orders') }}
     where quarantine_action is null
 
 ),
@@ -23,17 +56,18 @@ typed as (
         {{ clean_string('source.product_id') }} as product_id,
         {{ dbt.safe_cast('source.quantity', dbt.type_int()) }} as quantity,
         {{ dbt.safe_cast('source.unit_price', dbt.type_float()) }} as unit_price,
-        {{ clean_string('source.quantity') }} is null as is_quantity_missing,
-        {{ clean_string('source.unit_price') }} is null as is_unit_price_missing,
-        {{ row_as_json('source') }} as raw_record
+        {{ is_missing('source.quantity', source('shop', 'order_items')) }} as is_quantity_missing,
+        {{ is_missing('source.unit_price', source('shop', 'order_items')) }} as is_unit_price_missing,
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         typed.*,
+        staged_orders.ordered_at,
         {{ first_failing_check([
             ('typed.order_id is null', 'missing_order_id'),
             ('typed.product_id is null', 'missing_product_id'),
@@ -50,14 +84,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['order_id', 'product_id', 'quantity', 'unit_price'], ['raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['order_id', 'product_id', 'quantity', 'unit_price'], []) }},
 
 final as (
 
@@ -72,6 +99,7 @@ final as (
         quantity,
         unit_price,
         quantity * unit_price as line_amount,
+        ordered_at,
         {{ quarantine_columns() }}
     from ranked
 

@@ -1,9 +1,20 @@
 -- One row per raw order row: typed, checked, with the reason it is quarantined (null when clean).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='order_id',
+        on_schema_change='fail',
+        pre_hook="{{ delete_rows_without_key('order_id') }}"
+    )
+}}
+
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'orders') }}
+    {{- incremental_batch_filter(source('shop', 'orders'), 'raw_rows', 'order_id', 'ordered_at') }}
 
 ),
 
@@ -15,20 +26,20 @@ typed as (
         {{ clean_string('source.order_id') }} as order_id,
         {{ clean_string('source.customer_id') }} as customer_id,
         {{ to_utc_timestamp('source.ordered_at') }} as ordered_at,
-        {{ clean_string('source.ordered_at') }} is null as is_ordered_at_missing,
+        {{ is_missing('source.ordered_at', source('shop', 'orders')) }} as is_ordered_at_missing,
         {{ dbt.safe_cast('source.order_total', dbt.type_float()) }} as order_total,
-        {{ clean_string('source.order_total') }} is null as is_order_total_missing,
+        {{ is_missing('source.order_total', source('shop', 'orders')) }} as is_order_total_missing,
         coalesce(lower({{ clean_string('source.status') }}), 'completed') as status,
         {{ dbt.safe_cast('source.discount_amount', dbt.type_float()) }} as discount_amount,
         {{ clean_string('source.coupon_code') }} as coupon_code,
         lower({{ clean_string('source.channel') }}) as channel,
         upper({{ clean_string('source.currency') }}) as currency,
-        {{ row_as_json('source') }} as raw_record
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         typed.*,
@@ -49,14 +60,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['order_id'], ['ordered_at', 'order_total', 'raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['order_id'], ['ordered_at', 'order_total']) }},
 
 final as (
 

@@ -1,7 +1,7 @@
 -- One row per raw product row: typed, checked, with the reason it is quarantined (null when clean).
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'products') }}
 
@@ -14,12 +14,12 @@ typed as (
         {{ clean_string('source.product_name') }} as product_name,
         lower({{ clean_string('source.category') }}) as category,
         {{ dbt.safe_cast('source.unit_cost', dbt.type_float()) }} as unit_cost,
-        {{ row_as_json('source') }} as raw_record
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         *,
@@ -31,14 +31,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['product_id'], ['raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['product_id'], []) }},
 
 final as (
 

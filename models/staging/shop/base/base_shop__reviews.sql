@@ -1,9 +1,20 @@
 -- One row per raw product review: typed, checked, with the reason it is quarantined (null when clean).
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='review_id',
+        on_schema_change='fail',
+        pre_hook="{{ delete_rows_without_key('review_id') }}"
+    )
+}}
+
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'reviews') }}
+    {{- incremental_batch_filter(source('shop', 'reviews'), 'raw_rows', 'review_id', 'reviewed_at') }}
 
 ),
 
@@ -18,13 +29,13 @@ typed as (
         {{ dbt.safe_cast('source.rating', dbt.type_int()) }} as rating,
         {{ clean_string('source.review_text') }} as review_text,
         {{ to_utc_timestamp('source.reviewed_at') }} as reviewed_at,
-        {{ clean_string('source.reviewed_at') }} is null as is_reviewed_at_missing,
-        {{ row_as_json('source') }} as raw_record
+        {{ is_missing('source.reviewed_at', source('shop', 'reviews')) }} as is_reviewed_at_missing,
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         typed.*,
@@ -43,14 +54,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['review_id'], ['reviewed_at', 'raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['review_id'], ['reviewed_at']) }},
 
 final as (
 

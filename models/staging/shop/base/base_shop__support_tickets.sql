@@ -1,10 +1,21 @@
 -- One row per raw support ticket: typed, checked, with the reason it is quarantined (null when clean).
 -- A satisfaction score outside 1..5 is repaired (nulled), the ticket kept.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='ticket_id',
+        on_schema_change='fail',
+        pre_hook="{{ delete_rows_without_key('ticket_id') }}"
+    )
+}}
+
 with
 
-source as (
+source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'support_tickets') }}
+    {{- incremental_batch_filter(source('shop', 'support_tickets'), 'raw_rows', 'ticket_id', 'opened_at', ['resolved_at']) }}
 
 ),
 
@@ -16,16 +27,16 @@ typed as (
         {{ clean_string('source.ticket_id') }} as ticket_id,
         {{ clean_string('source.customer_id') }} as customer_id,
         {{ to_utc_timestamp('source.opened_at') }} as opened_at,
-        {{ clean_string('source.opened_at') }} is null as is_opened_at_missing,
+        {{ is_missing('source.opened_at', source('shop', 'support_tickets')) }} as is_opened_at_missing,
         {{ to_utc_timestamp('source.resolved_at') }} as resolved_at,
         lower({{ clean_string('source.topic') }}) as topic,
         {{ dbt.safe_cast('source.satisfaction_score', dbt.type_int()) }} as satisfaction_score,
-        {{ row_as_json('source') }} as raw_record
+        {{ raw_row('source') }} as raw_row
     from source
 
 ),
 
-checked as (
+checked as {{ inline_cte() }} (
 
     select
         typed.*,
@@ -43,14 +54,7 @@ checked as (
 
 ),
 
-ranked as (
-
-    select
-        *,
-        {{ duplicate_rank(['ticket_id'], ['opened_at', 'raw_record']) }} as key_rank
-    from checked
-
-),
+{{ rank_duplicates('checked', ['ticket_id'], ['opened_at']) }},
 
 final as (
 
