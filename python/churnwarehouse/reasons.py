@@ -209,8 +209,9 @@ def group_contributions(model, frame: pd.DataFrame, probability: np.ndarray,
     For gradient boosting the perturbed predictions are exact but cheaper: the raw score is a
     sum over trees, and a tree that never splits on a group's features scores the perturbed row
     as it scored the original, so only the trees that use the group are evaluated again (about
-    half of them on average; see ``_boosting_group_probabilities``). Other families predict each
-    perturbed frame in full.
+    half of them on average), only on the rows the perturbation moves to another bin, and on the
+    binned rows (see ``_boosting_group_probabilities``). Other families predict each perturbed
+    frame in full.
     """
     features = set(model.feature_columns)
     groups = {group: [c for c in columns if c in features] for group, columns in REASON_GROUPS.items()}
@@ -247,22 +248,31 @@ def _boosting_group_probabilities(model, batch: pd.DataFrame, groups: dict[str, 
         internal_index = _internal_feature_positions(estimator, len(names))
         if internal_index is None:
             return None
-        known_cat_bitsets, f_idx_map = estimator._bin_mapper.make_known_categories_bitsets()
+        bin_mapper = estimator._bin_mapper
+        missing_bin = bin_mapper.missing_values_bin_idx_
         threads = prediction_threads()
 
         def to_internal(frame: pd.DataFrame) -> np.ndarray:
-            return np.ascontiguousarray(estimator._preprocess_X(preprocess.transform(frame), reset=False),
-                                        dtype=np.float64)
+            # the bins the trees were grown on: a split on a bin threshold sends a binned row the
+            # way the raw threshold sends the raw value, and uint8 rows traverse ~4x faster
+            internal = estimator._preprocess_X(preprocess.transform(frame), reset=False)
+            return np.ascontiguousarray(bin_mapper.transform(np.asarray(internal, dtype=np.float64)))
 
         def tree_score(tree: int, matrix: np.ndarray) -> np.ndarray:
-            return predictors[tree][0].predict(matrix, known_cat_bitsets, f_idx_map, threads)
+            return predictors[tree][0].predict_binned(matrix, missing_bin, threads)
 
         prepared = prepare_features(batch, model.numeric_features, model.categorical_features)
         matrix = to_internal(prepared)
+        reference = prepared.iloc[:1].copy()
+        for column in model.feature_columns:
+            if column in model.reference_values:
+                reference[column] = model.reference_values[column]
+        reference_bins = to_internal(prepare_features(reference, model.numeric_features,
+                                                      model.categorical_features))[0]
         all_trees = range(len(predictors))
-        per_tree = [tree_score(i, matrix) for i in all_trees]
+        per_tree = np.vstack([tree_score(i, matrix) for i in all_trees])
         baseline = float(np.ravel(estimator._baseline_prediction)[0])
-        raw = baseline + np.sum(per_tree, axis=0)
+        raw = baseline + per_tree.sum(axis=0)
         unperturbed = shift_probability(expit(raw), model.logit_offset)
         split_features = [set(p[0].nodes["feature_idx"][~p[0].nodes["is_leaf"].astype(bool)].tolist())
                           for p in predictors]
@@ -270,17 +280,17 @@ def _boosting_group_probabilities(model, batch: pd.DataFrame, groups: dict[str, 
         for group, used in groups.items():
             indices = {internal_index[names.index(c)] for c in used if c in names}
             trees = [i for i in all_trees if split_features[i] & indices]
-            perturbed = prepared.copy()
-            for column in used:
-                perturbed[column] = model.reference_values.get(column)
-            perturbed = prepare_features(perturbed, model.numeric_features, model.categorical_features)
-            perturbed_matrix = to_internal(perturbed)
-            changed = ~np.all((perturbed_matrix == matrix) | (np.isnan(perturbed_matrix) & np.isnan(matrix)), axis=1)
+            # every step before the trees is column-wise, so the group's reference bins can be
+            # written straight into the binned rows
+            columns = sorted(indices)
+            perturbed_matrix = matrix.copy()
+            perturbed_matrix[:, columns] = reference_bins[columns]
+            changed = np.any(perturbed_matrix != matrix, axis=1)
             values = unperturbed.copy()
             rows = np.flatnonzero(changed)
             if trees and len(rows):
                 subset = np.ascontiguousarray(perturbed_matrix[rows])
-                group_raw = raw[rows] - np.sum([per_tree[i][rows] for i in trees], axis=0)
+                group_raw = (raw - per_tree[trees].sum(axis=0))[rows]
                 for i in trees:
                     group_raw += tree_score(i, subset)
                 values[rows] = shift_probability(expit(group_raw), model.logit_offset)

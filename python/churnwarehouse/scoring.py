@@ -104,36 +104,87 @@ def reusable_version(registry_path: Path, scoring: dt.date, config: TrainingConf
     return best[1], (scoring - best[0]).days
 
 
-def largest_drift(model: ChurnModel, frame: pd.DataFrame) -> float:
-    """The largest PSI over the model's features and its score on ``frame`` (vs its training data)."""
-    if frame.empty:
-        return 0.0
-    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
-    drift = feature_drift(model, "candidate", frame, model.predict_probability(frame))
-    return float(drift["psi"].max())
+SCORING_DISTRIBUTION = "scoring_distribution.json"
+
+
+def snapshot_distribution(model: ChurnModel, frame: pd.DataFrame) -> dict[str, Any]:
+    """Shares of a scoring snapshot in the model's drift bins: each numeric feature (missing + the
+    training deciles), each category, and the score in ten bins."""
+    features = prepare_features(frame, model.numeric_features, model.categorical_features)
+    n = max(len(features), 1)
+    numeric = {}
+    for column, stats in model.drift_baseline["numeric"].items():
+        values = features[column].to_numpy(dtype=float)
+        missing = np.isnan(values)
+        counts = np.bincount(np.searchsorted(np.asarray(stats["edges"], dtype=float), values[~missing], side="right"),
+                             minlength=len(stats["edges"]) + 1)
+        numeric[column] = [missing.sum() / n] + [c / n for c in counts]
+    categorical = {column: features[column].fillna("(missing)").value_counts(normalize=True).to_dict()
+                   for column in model.drift_baseline["categorical"]}
+    probability = model.predict_probability(frame) if len(frame) else np.array([])
+    score = np.histogram(probability, bins=np.linspace(0, 1, 11))[0].astype(float)
+    return {"numeric": numeric, "categorical": categorical, "score": (score / max(score.sum(), 1)).tolist()}
+
+
+def largest_shift(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """The largest PSI between two snapshot distributions, over features and the score."""
+    values = [metrics.population_stability_index(before["score"], after["score"])]
+    for column, shares in before["numeric"].items():
+        if column in after["numeric"]:
+            values.append(metrics.population_stability_index(shares, after["numeric"][column]))
+    for column, shares in before["categorical"].items():
+        later = after["categorical"].get(column, {})
+        categories = sorted(set(shares) | set(later))
+        values.append(metrics.population_stability_index([shares.get(c, 0.0) for c in categories],
+                                                         [later.get(c, 0.0) for c in categories]))
+    return float(max(values))
+
+
+def record_scoring_distribution(registry_path: Path, version: str, model: ChurnModel, frame: pd.DataFrame) -> None:
+    """Keep the distribution of the scoring snapshot a version was trained for, beside it: later
+    builds measure how far their customers moved since (a snapshot always differs from the
+    training history, so drift against training data would retrain every day)."""
+    target = registry_path / version / SCORING_DISTRIBUTION
+    if not target.exists():
+        target.write_text(json.dumps(snapshot_distribution(model, frame), default=float))
 
 
 def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, config: TrainingConfig,
                  policy: RetrainingPolicy, scoring_rows) -> tuple[str, str]:
     """This build's model version and why: reloaded, reused under the policy, or trained.
 
-    ``scoring_rows`` is called (once, only when a reusable version exists) for the scoring
-    snapshot's features, on which drift is measured.
+    ``scoring_rows`` is called (at most once) for the scoring snapshot's features: drift since
+    the candidate's own scoring snapshot is measured on them, and a version trained here keeps
+    their distribution for later builds.
     """
+    rows: list[pd.DataFrame] = []
+
+    def scoring_frame() -> pd.DataFrame:
+        if not rows:
+            rows.append(scoring_rows().sort_values("customer_id", kind="stable").reset_index(drop=True))
+        return rows[0]
+
     version = registry.model_version(labelled, scoring, config)
     if (registry_path / version / registry.METADATA).exists():
+        if not (registry_path / version / SCORING_DISTRIBUTION).exists():
+            record_scoring_distribution(registry_path, version, registry.load(registry_path, version)[0],
+                                        scoring_frame())
         return version, "reloaded: same training data and settings"
     candidate, age = reusable_version(registry_path, scoring, config, policy)
     if candidate is None:
         reason = ("trained: retraining on every build (retrain_max_age_days = 0)" if policy.max_age_days <= 0
                   else f"trained: no model with these settings trained in the {policy.max_age_days} days before")
+    elif not (registry_path / candidate / SCORING_DISTRIBUTION).exists():
+        reason = f"trained: {candidate} has no record of its scoring snapshot to measure drift against"
     else:
         model, _ = registry.load(registry_path, candidate)
-        psi = largest_drift(model, scoring_rows())
+        before = json.loads((registry_path / candidate / SCORING_DISTRIBUTION).read_text())
+        psi = largest_shift(before, snapshot_distribution(model, scoring_frame()))
         if psi <= policy.max_psi:
-            return candidate, f"reused: trained for {age} days earlier, largest PSI {psi:.3f} <= {policy.max_psi}"
-        reason = f"trained: largest PSI {psi:.3f} of {candidate} > {policy.max_psi}"
-    registry.train_or_load(registry_path, labelled, scoring, config)
+            return candidate, f"reused: trained for {age} days earlier, largest PSI since {psi:.3f} <= {policy.max_psi}"
+        reason = f"trained: largest PSI {psi:.3f} since {candidate} > {policy.max_psi}"
+    _, model, _ = registry.train_or_load(registry_path, labelled, scoring, config)
+    record_scoring_distribution(registry_path, version, model, scoring_frame())
     return version, reason
 
 

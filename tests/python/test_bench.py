@@ -37,6 +37,7 @@ def test_results_are_split_into_layers_and_equal_work(tmp_path):
     out = bench.summarize_results(results, tmp_path)
     assert out["staging_s"] == 3.0
     assert out["features_s"] == 5.0 + 7.0 + 11.0 + 13.0
+    assert out["features_sql_s"] == 5.0 + 7.0 + 13.0
     assert out["ours_equal_s"] == 5.0 + 7.0
     assert out["python_models_s"] == 11.0 + 17.0
     assert out["tests_s"] == 19.0

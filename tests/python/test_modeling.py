@@ -234,6 +234,11 @@ def test_boosting_reasons_equal_full_perturbation(snapshots):
     assert model.family == "gradient_boosting"
     rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(500).reset_index(drop=True)
     probability = model.predict_probability(rows)
+    # the binned prediction path gives scikit-learn's own probabilities
+    from churnwarehouse.modeling import prepare_features
+    sklearn_probability = model.pipeline.predict_proba(
+        prepare_features(rows, model.numeric_features, model.categorical_features))[:, 1]
+    np.testing.assert_allclose(model.raw_probability(rows), sklearn_probability, rtol=0, atol=1e-12)
     fast = reasons.group_contributions(model, rows, probability, batch_size=200)
     groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
     assert reasons._boosting_group_probabilities(model, rows, {g: c for g, c in groups.items() if c}) is not None
