@@ -321,7 +321,7 @@ def bench_size(size: int, seed: int, cache: Path, with_pandas: bool, with_daily:
         print(f"[bench] {size:,} customers: daily incremental run (+1 day)", flush=True)
         raw_day1 = workdir / "raw_day1"
         cut_raw_directory(raw_full, raw_day1, dt.datetime.combine(end + dt.timedelta(days=1), dt.time()))
-        daily, daily_results = dbt_build(workdir / "daily", db_path, {**dbt_vars, "raw_path": str(raw_day1)})
+        daily, _ = dbt_build(workdir / "daily", db_path, {**dbt_vars, "raw_path": str(raw_day1)})
         result.daily_s = daily.wall_s
         result.daily_peak_rss_mb = daily.peak_rss_mb
         result.daily_vs_full = daily.wall_s / full.wall_s

@@ -16,7 +16,6 @@ import duckdb
 import pytest
 
 from churnwarehouse.cut import cut_raw_directory
-
 from conftest import dbt
 
 # load-time columns: when the build ran, not what it computed
