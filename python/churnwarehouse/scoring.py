@@ -66,9 +66,9 @@ class RetrainingPolicy:
     A build whose training data and settings match a registered version reloads it (a rebuild).
     Otherwise, with ``max_age_days`` > 0, it reuses the latest registered version that has the
     same settings and library versions, was trained for an earlier scoring date at most
-    ``max_age_days`` before this one, and whose largest population stability index on this
-    scoring snapshot (each feature and the score, against the model's training data) is at most
-    ``max_psi``. Anything else trains. Daily runs so score with a model retrained monthly, or
+    ``max_age_days`` before this one, and whose largest population stability index between the
+    scoring snapshot it was trained for and this one (each feature and the score, in its drift
+    bins) is at most ``max_psi``. Anything else trains. Daily runs so score with a model retrained monthly, or
     sooner when the customers drift away from what it was trained on.
     """
 
