@@ -17,9 +17,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.ensemble import HistGradientBoostingClassifier
 
-from churnwarehouse.modeling import prediction_threads, prepare_features, shift_probability
+from churnwarehouse.modeling import BinnedTrees, prepare_features, shift_probability
 
 REASON_GROUPS: dict[str, tuple[str, ...]] = {
     "recency": ("days_since_last_order", "purchase_gap_overdue_ratio", "expected_purchases_next_horizon",
@@ -237,87 +236,40 @@ def _boosting_group_probabilities(model, batch: pd.DataFrame, groups: dict[str, 
     """Calibrated probabilities of ``batch`` with each group set to its reference values, for a
     HistGradientBoosting pipeline, re-evaluating only the trees that split on the group, and only
     for the rows the perturbation changes (a row already at the reference keeps its score); None
-    for other estimators (or a scikit-learn whose tree internals differ)."""
-    estimator = model.pipeline[-1]
-    predictors = getattr(estimator, "_predictors", None)
-    if not isinstance(estimator, HistGradientBoostingClassifier) or not predictors or len(predictors[0]) != 1:
+    for other estimators (see ``BinnedTrees``)."""
+    trees = BinnedTrees.of(model.pipeline)
+    if trees is None:
         return None
-    try:
-        preprocess = model.pipeline[:-1]
-        names = list(preprocess.get_feature_names_out())
-        internal_index = _internal_feature_positions(estimator, len(names))
-        if internal_index is None:
-            return None
-        bin_mapper = estimator._bin_mapper
-        missing_bin = bin_mapper.missing_values_bin_idx_
-        threads = prediction_threads()
-
-        def to_internal(frame: pd.DataFrame) -> np.ndarray:
-            # the bins the trees were grown on: a split on a bin threshold sends a binned row the
-            # way the raw threshold sends the raw value, and uint8 rows traverse ~4x faster
-            internal = estimator._preprocess_X(preprocess.transform(frame), reset=False)
-            return np.ascontiguousarray(bin_mapper.transform(np.asarray(internal, dtype=np.float64)))
-
-        def tree_score(tree: int, matrix: np.ndarray) -> np.ndarray:
-            return predictors[tree][0].predict_binned(matrix, missing_bin, threads)
-
-        prepared = prepare_features(batch, model.numeric_features, model.categorical_features)
-        matrix = to_internal(prepared)
-        reference = prepared.iloc[:1].copy()
-        for column in model.feature_columns:
-            if column in model.reference_values:
-                reference[column] = model.reference_values[column]
-        reference_bins = to_internal(prepare_features(reference, model.numeric_features,
-                                                      model.categorical_features))[0]
-        all_trees = range(len(predictors))
-        per_tree = np.vstack([tree_score(i, matrix) for i in all_trees])
-        baseline = float(np.ravel(estimator._baseline_prediction)[0])
-        raw = baseline + per_tree.sum(axis=0)
-        unperturbed = shift_probability(expit(raw), model.logit_offset)
-        split_features = [set(p[0].nodes["feature_idx"][~p[0].nodes["is_leaf"].astype(bool)].tolist())
-                          for p in predictors]
-        out = {}
-        for group, used in groups.items():
-            indices = {internal_index[names.index(c)] for c in used if c in names}
-            trees = [i for i in all_trees if split_features[i] & indices]
-            # every step before the trees is column-wise, so the group's reference bins can be
-            # written straight into the binned rows
-            columns = sorted(indices)
-            perturbed_matrix = matrix.copy()
-            perturbed_matrix[:, columns] = reference_bins[columns]
-            changed = np.any(perturbed_matrix != matrix, axis=1)
-            values = unperturbed.copy()
-            rows = np.flatnonzero(changed)
-            if trees and len(rows):
-                subset = np.ascontiguousarray(perturbed_matrix[rows])
-                group_raw = (raw - per_tree[trees].sum(axis=0))[rows]
-                for i in trees:
-                    group_raw += tree_score(i, subset)
-                values[rows] = shift_probability(expit(group_raw), model.logit_offset)
-            out[group] = values
-        return out
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def _internal_feature_positions(estimator, n_features: int) -> list[int] | None:
-    """Where each input column sits in the matrix the trees split on: gradient boosting with
-    categorical features reorders its input (its own column transformer puts them first)."""
-    transformer = getattr(estimator, "_preprocessor", None)
-    if transformer is None:
-        return list(range(n_features))
-    order: list[int] = []
-    for _, step, columns in transformer.transformers_:
-        if isinstance(step, str) and step == "drop":
-            continue
-        mask = np.asarray(columns)
-        order.extend(np.flatnonzero(mask).tolist() if mask.dtype == bool else mask.tolist())
-    if sorted(order) != list(range(n_features)):
-        return None
-    position = [0] * n_features
-    for internal, original in enumerate(order):
-        position[original] = internal
-    return position
+    prepared = prepare_features(batch, model.numeric_features, model.categorical_features)
+    matrix = trees.bin(prepared)
+    reference = prepared.iloc[:1].copy()
+    for column in model.feature_columns:
+        if column in model.reference_values:
+            reference[column] = model.reference_values[column]
+    reference_bins = trees.bin(prepare_features(reference, model.numeric_features, model.categorical_features))[0]
+    all_trees = range(len(trees.predictors))
+    per_tree = np.vstack([trees.tree_score(i, matrix) for i in all_trees])
+    raw = trees.baseline + per_tree.sum(axis=0)
+    unperturbed = shift_probability(expit(raw), model.logit_offset)
+    split_columns = [trees.split_columns(i) for i in all_trees]
+    out = {}
+    for group, used in groups.items():
+        columns = sorted({trees.column(c) for c in used} - {None})
+        group_trees = [i for i in all_trees if split_columns[i] & set(columns)]
+        # every step before the trees is column-wise, so the group's reference bins can be
+        # written straight into the binned rows
+        perturbed = matrix.copy()
+        perturbed[:, columns] = reference_bins[columns]
+        rows = np.flatnonzero(np.any(perturbed != matrix, axis=1))
+        values = unperturbed.copy()
+        if group_trees and len(rows):
+            subset = np.ascontiguousarray(perturbed[rows])
+            group_raw = (raw - per_tree[group_trees].sum(axis=0))[rows]
+            for i in group_trees:
+                group_raw += trees.tree_score(i, subset)
+            values[rows] = shift_probability(expit(group_raw), model.logit_offset)
+        out[group] = values
+    return out
 
 
 class _RowView:

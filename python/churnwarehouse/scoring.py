@@ -22,6 +22,7 @@ from churnwarehouse.modeling import (
     TrainingConfig,
     prepare_features,
     sampling_modulus,
+    train_churn_model,
 )
 
 SCORE_COLUMNS = [
@@ -107,8 +108,8 @@ def reusable_version(registry_path: Path, scoring: dt.date, config: TrainingConf
 SCORING_DISTRIBUTION = "scoring_distribution.json"
 
 
-def snapshot_distribution(model: ChurnModel, frame: pd.DataFrame) -> dict[str, Any]:
-    """Shares of a scoring snapshot in the model's drift bins: each numeric feature (missing + the
+def snapshot_distribution(model: ChurnModel, frame: pd.DataFrame, probability: np.ndarray) -> dict[str, Any]:
+    """Shares of a snapshot in the model's drift bins: each numeric feature (missing + the
     training deciles), each category, and the score in ten bins."""
     features = prepare_features(frame, model.numeric_features, model.categorical_features)
     n = max(len(features), 1)
@@ -121,23 +122,35 @@ def snapshot_distribution(model: ChurnModel, frame: pd.DataFrame) -> dict[str, A
         numeric[column] = [missing.sum() / n] + [c / n for c in counts]
     categorical = {column: features[column].fillna("(missing)").value_counts(normalize=True).to_dict()
                    for column in model.drift_baseline["categorical"]}
-    probability = model.predict_probability(frame) if len(frame) else np.array([])
     score = np.histogram(probability, bins=np.linspace(0, 1, 11))[0].astype(float)
     return {"numeric": numeric, "categorical": categorical, "score": (score / max(score.sum(), 1)).tolist()}
 
 
-def largest_shift(before: dict[str, Any], after: dict[str, Any]) -> float:
-    """The largest PSI between two snapshot distributions, over features and the score."""
-    values = [metrics.population_stability_index(before["score"], after["score"])]
+def training_distribution(model: ChurnModel) -> dict[str, Any]:
+    """The training data's shares, stored with the model, in the shape of snapshot_distribution."""
+    baseline = model.drift_baseline
+    return {"numeric": {column: stats["shares"] for column, stats in baseline["numeric"].items()},
+            "categorical": baseline["categorical"], "score": baseline["score_shares"]}
+
+
+def distribution_psi(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(kind, feature, PSI) for each numeric feature, each categorical feature and the score."""
+    rows = []
     for column, shares in before["numeric"].items():
         if column in after["numeric"]:
-            values.append(metrics.population_stability_index(shares, after["numeric"][column]))
+            rows.append(("numeric", column, metrics.population_stability_index(shares, after["numeric"][column])))
     for column, shares in before["categorical"].items():
         later = after["categorical"].get(column, {})
         categories = sorted(set(shares) | set(later))
-        values.append(metrics.population_stability_index([shares.get(c, 0.0) for c in categories],
-                                                         [later.get(c, 0.0) for c in categories]))
-    return float(max(values))
+        rows.append(("categorical", column, metrics.population_stability_index(
+            [shares.get(c, 0.0) for c in categories], [later.get(c, 0.0) for c in categories])))
+    rows.append(("score", "churn_probability", metrics.population_stability_index(before["score"], after["score"])))
+    return rows
+
+
+def largest_shift(before: dict[str, Any], after: dict[str, Any]) -> float:
+    """The largest PSI between two snapshot distributions, over features and the score."""
+    return float(max(psi for _, _, psi in distribution_psi(before, after)))
 
 
 def record_scoring_distribution(registry_path: Path, version: str, model: ChurnModel, frame: pd.DataFrame) -> None:
@@ -146,7 +159,8 @@ def record_scoring_distribution(registry_path: Path, version: str, model: ChurnM
     training history, so drift against training data would retrain every day)."""
     target = registry_path / version / SCORING_DISTRIBUTION
     if not target.exists():
-        target.write_text(json.dumps(snapshot_distribution(model, frame), default=float))
+        target.write_text(json.dumps(snapshot_distribution(model, frame, model.predict_probability(frame)),
+                                     default=float))
 
 
 def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, config: TrainingConfig,
@@ -179,11 +193,13 @@ def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, 
     else:
         model, _ = registry.load(registry_path, candidate)
         before = json.loads((registry_path / candidate / SCORING_DISTRIBUTION).read_text())
-        psi = largest_shift(before, snapshot_distribution(model, scoring_frame()))
+        frame = scoring_frame()
+        psi = largest_shift(before, snapshot_distribution(model, frame, model.predict_probability(frame)))
         if psi <= policy.max_psi:
             return candidate, f"reused: trained for {age} days earlier, largest PSI since {psi:.3f} <= {policy.max_psi}"
         reason = f"trained: largest PSI {psi:.3f} since {candidate} > {policy.max_psi}"
-    _, model, _ = registry.train_or_load(registry_path, labelled, scoring, config)
+    model, reports = train_churn_model(labelled, scoring, config)
+    registry.save(registry_path, version, model, reports)
     record_scoring_distribution(registry_path, version, model, scoring_frame())
     return version, reason
 
@@ -265,28 +281,14 @@ def empty_drift() -> pd.DataFrame:
 def feature_drift(model: ChurnModel, version: str, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
     """PSI of each feature and of the churn probability: scoring snapshot vs training data."""
     features = prepare_features(frame, model.numeric_features, model.categorical_features)
-    baseline = model.drift_baseline
-    rows = []
-    for column, stats in baseline["numeric"].items():
-        edges = np.asarray(stats["edges"], dtype=float)
-        n = max(len(features), 1)
-        values = features[column]
-        missing = values.isna().to_numpy()
-        counts = np.bincount(np.searchsorted(edges, values.to_numpy()[~missing], side="right"), minlength=len(edges) + 1)
-        actual = [missing.sum() / n] + [c / n for c in counts]
-        rows.append(("numeric", column, metrics.population_stability_index(stats["shares"], actual),
-                     features[column].mean(), features[column].isna().mean()))
-    for column, shares in baseline["categorical"].items():
-        actual_counts = features[column].fillna("(missing)").value_counts(normalize=True)
-        categories = sorted(set(shares) | set(actual_counts.index))
-        rows.append(("categorical", column, metrics.population_stability_index(
-            [shares.get(c, 0.0) for c in categories], [actual_counts.get(c, 0.0) for c in categories]),
-            None, features[column].isna().mean()))
-    score_actual = np.histogram(probability, bins=np.linspace(0, 1, 11))[0].astype(float)
-    score_actual = score_actual / max(score_actual.sum(), 1)
-    rows.append(("score", "churn_probability", metrics.population_stability_index(baseline["score_shares"], score_actual),
-                 float(np.mean(probability)) if len(probability) else None, 0.0))
-    out = pd.DataFrame(rows, columns=["feature_kind", "feature", "psi", "scoring_mean", "scoring_null_share"])
+    psi = distribution_psi(training_distribution(model), snapshot_distribution(model, frame, probability))
+    out = pd.DataFrame(psi, columns=["feature_kind", "feature", "psi"])
+    out["scoring_mean"] = [
+        features[column].mean() if kind == "numeric"
+        else (float(np.mean(probability)) if len(probability) else None) if kind == "score" else None
+        for kind, column, _ in psi
+    ]
+    out["scoring_null_share"] = [features[column].isna().mean() if kind != "score" else 0.0 for kind, column, _ in psi]
     out["drift_level"] = np.where(out["psi"] >= PSI_MAJOR, "major", np.where(out["psi"] >= PSI_MODERATE, "moderate", "stable"))
     out.insert(0, "model_version", version)
     out.insert(1, "as_of_date", pd.to_datetime(frame["as_of_date"]).max() if len(frame) else pd.NaT)
