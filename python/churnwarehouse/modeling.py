@@ -18,9 +18,10 @@ Policy (also in DECISIONS.md)
    for the scoring date is estimated with that final model.
 5. **Memory.** At most ``max_training_rows`` labelled rows are used for fitting (whole customers
    are sampled deterministically by the caller, see ``sampling_modulus``); scoring runs in batches.
-6. **Threads.** OpenMP (gradient boosting) is limited to one thread while fitting and predicting:
-   inside dbt it shares two cores with DuckDB's threads, and OpenMP's spin-waiting under
-   oversubscription made fits 5-10x slower (measured: 146 s -> 56 s for the UCI training run).
+6. **Threads.** OpenMP (gradient boosting) is limited to one thread while fitting: inside dbt it
+   shares two cores with DuckDB's threads, and OpenMP's spin-waiting under oversubscription
+   made fits 5-10x slower (measured: 146 s -> 56 s for the UCI training run). Predictions use
+   ``prediction_threads()``; the package makes OpenMP wait passively (see ``churnwarehouse``).
 """
 
 from __future__ import annotations
@@ -166,6 +167,46 @@ class BinnedTrees:
     def split_columns(self, tree: int) -> set[int]:
         nodes = self.predictors[tree].nodes
         return set(nodes["feature_idx"][~nodes["is_leaf"].astype(bool)].tolist())
+
+    def goes_left(self, tree: int, node: int, bin_value: int) -> bool:
+        """The side of a split a binned value takes (scikit-learn's own rule, for one value)."""
+        record = self.predictors[tree].nodes[node]
+        if bin_value == self.missing_bin:
+            return bool(record["missing_go_to_left"])
+        if record["is_categorical"]:
+            bitset = self.predictors[tree].binned_left_cat_bitsets[record["bitset_idx"]]
+            return bool((int(bitset[bin_value // 32]) >> (bin_value % 32)) & 1)
+        return bin_value <= int(record["bin_threshold"])
+
+    def leaf_classes(self, tree: int) -> np.ndarray:
+        """The tree's distinct leaf values, sorted: a row's score tells which of them it reached."""
+        nodes = self.predictors[tree].nodes
+        return np.unique(nodes["value"][nodes["is_leaf"].astype(bool)])
+
+    def diverging_leaf_classes(self, tree: int, columns: set[int], reference_bins: np.ndarray) -> np.ndarray:
+        """For each of ``leaf_classes(tree)``: can a row that reached it reach another leaf once
+        ``columns`` are set to ``reference_bins``?
+
+        A row keeps its leaf unless its path crosses a split on one of ``columns`` on the other
+        side from the reference value: elsewhere on the path its own values still decide, and
+        they did not change. Leaves sharing a value are merged (True if any of them diverges).
+        """
+        nodes = self.predictors[tree].nodes
+        classes = self.leaf_classes(tree)
+        diverges = np.zeros(len(classes), dtype=bool)
+        stack = [(0, False)]
+        while stack:
+            node, crossed = stack.pop()
+            record = nodes[node]
+            if record["is_leaf"]:
+                if crossed:
+                    diverges[np.searchsorted(classes, record["value"])] = True
+                continue
+            feature = int(record["feature_idx"])
+            left = self.goes_left(tree, node, int(reference_bins[feature])) if feature in columns else None
+            stack.append((int(record["left"]), crossed or left is False))
+            stack.append((int(record["right"]), crossed or left is True))
+        return diverges
 
     def column(self, feature: str) -> int | None:
         return self.positions[self.names.index(feature)] if feature in self.names else None

@@ -198,78 +198,107 @@ TEMPLATES: dict[str, Callable[[dict], str]] = {
 }
 
 
-def group_contributions(model, frame: pd.DataFrame, probability: np.ndarray,
+def group_contributions(model, frame: pd.DataFrame, probability: np.ndarray | None = None,
                         batch_size: int = 100_000) -> pd.DataFrame:
     """Contribution of each reason group to each row's calibrated churn probability.
 
     Returns a frame (rows aligned with ``frame``, one column per group the model uses) of
     ``probability - probability with the group set to retained-customer reference values``.
+    ``probability`` is the model's probability for ``frame`` (computed when not given).
+    """
+    return probabilities_and_contributions(model, frame, probability, batch_size)[1]
 
-    For gradient boosting the perturbed predictions are exact but cheaper: the raw score is a
-    sum over trees, and a tree that never splits on a group's features scores the perturbed row
-    as it scored the original, so only the trees that use the group are evaluated again (about
-    half of them on average), only on the rows the perturbation moves to another bin, and on the
-    binned rows (see ``_boosting_group_probabilities``). Other families predict each perturbed
-    frame in full.
+
+def probabilities_and_contributions(model, frame: pd.DataFrame, probability: np.ndarray | None = None,
+                                    batch_size: int = 100_000) -> tuple[np.ndarray, pd.DataFrame]:
+    """The model's calibrated probability for each row and each reason group's contribution to it.
+
+    For gradient boosting the perturbed predictions are exact but cheaper (``_BoostingPerturbations``):
+    the raw score is a sum over trees, and only the (tree, row) pairs a perturbation can move
+    to another leaf are evaluated again, on the binned rows. The unperturbed probabilities come
+    out of the same pass. Other families predict each perturbed frame in full.
     """
     features = set(model.feature_columns)
     groups = {group: [c for c in columns if c in features] for group, columns in REASON_GROUPS.items()}
     groups = {group: used for group, used in groups.items() if used}
+    fast = _BoostingPerturbations.of(model, frame, groups)
+    base = np.empty(len(frame))
     perturbed_probabilities = {group: np.empty(len(frame)) for group in groups}
     for start in range(0, len(frame), batch_size):
         batch = frame.iloc[start:start + batch_size]
-        fast = _boosting_group_probabilities(model, batch, groups)
+        rows = slice(start, start + len(batch))
+        if fast is not None:
+            base[rows], values = fast.probabilities(batch)
+            for group in groups:
+                perturbed_probabilities[group][rows] = values[group]
+            continue
+        base[rows] = probability[rows] if probability is not None else model.predict_probability(batch)
         for group, used in groups.items():
-            if fast is not None:
-                values = fast[group]
-            else:
-                perturbed = batch.copy()
-                for column in used:
-                    perturbed[column] = model.reference_values.get(column)
-                values = model.predict_probability(perturbed)
-            perturbed_probabilities[group][start:start + len(batch)] = values
-    contributions = {group: probability - values for group, values in perturbed_probabilities.items()}
-    return pd.DataFrame(contributions, index=frame.index)
+            perturbed = batch.copy()
+            for column in used:
+                perturbed[column] = model.reference_values.get(column)
+            perturbed_probabilities[group][rows] = model.predict_probability(perturbed)
+    contributions = {group: base - values for group, values in perturbed_probabilities.items()}
+    return base, pd.DataFrame(contributions, index=frame.index)
 
 
-def _boosting_group_probabilities(model, batch: pd.DataFrame, groups: dict[str, list[str]]) -> dict[str, np.ndarray] | None:
-    """Calibrated probabilities of ``batch`` with each group set to its reference values, for a
-    HistGradientBoosting pipeline, re-evaluating only the trees that split on the group, and only
-    for the rows the perturbation changes (a row already at the reference keeps its score); None
-    for other estimators (see ``BinnedTrees``)."""
-    trees = BinnedTrees.of(model.pipeline)
-    if trees is None:
-        return None
-    prepared = prepare_features(batch, model.numeric_features, model.categorical_features)
-    matrix = trees.bin(prepared)
-    reference = prepared.iloc[:1].copy()
-    for column in model.feature_columns:
-        if column in model.reference_values:
-            reference[column] = model.reference_values[column]
-    reference_bins = trees.bin(prepare_features(reference, model.numeric_features, model.categorical_features))[0]
-    all_trees = range(len(trees.predictors))
-    per_tree = np.vstack([trees.tree_score(i, matrix) for i in all_trees])
-    raw = trees.baseline + per_tree.sum(axis=0)
-    unperturbed = shift_probability(expit(raw), model.logit_offset)
-    split_columns = [trees.split_columns(i) for i in all_trees]
-    out = {}
-    for group, used in groups.items():
-        columns = sorted({trees.column(c) for c in used} - {None})
-        group_trees = [i for i in all_trees if split_columns[i] & set(columns)]
-        # every step before the trees is column-wise, so the group's reference bins can be
-        # written straight into the binned rows
-        perturbed = matrix.copy()
-        perturbed[:, columns] = reference_bins[columns]
-        rows = np.flatnonzero(np.any(perturbed != matrix, axis=1))
-        values = unperturbed.copy()
-        if group_trees and len(rows):
-            subset = np.ascontiguousarray(perturbed[rows])
-            group_raw = (raw - per_tree[group_trees].sum(axis=0))[rows]
-            for i in group_trees:
-                group_raw += trees.tree_score(i, subset)
-            values[rows] = shift_probability(expit(group_raw), model.logit_offset)
-        out[group] = values
-    return out
+class _BoostingPerturbations:
+    """Exact perturbed probabilities for a HistGradientBoosting pipeline, evaluated sparingly.
+
+    A tree that never splits on a group keeps every row's score. In a tree that does, a row
+    keeps its leaf unless its path crosses a split on the group on the other side from the
+    group's reference value (elsewhere its own, unchanged values still decide), so only rows
+    that reached such a leaf are evaluated again (``BinnedTrees.diverging_leaf_classes``; the
+    leaf is told by the row's score). Which leaves diverge is worked out once per model.
+    """
+
+    def __init__(self, model, trees: BinnedTrees, reference_bins: np.ndarray, groups: dict[str, list[str]]):
+        self.model, self.trees, self.reference_bins = model, trees, reference_bins
+        self.classes = [trees.leaf_classes(i) for i in range(len(trees.predictors))]
+        split_columns = [trees.split_columns(i) for i in range(len(trees.predictors))]
+        self.plan: dict[str, tuple[list[int], list[tuple[int, np.ndarray]]]] = {}
+        for group, used in groups.items():
+            columns = {trees.column(c) for c in used} - {None}
+            diverging = [(i, trees.diverging_leaf_classes(i, columns, reference_bins))
+                         for i in range(len(trees.predictors)) if split_columns[i] & columns]
+            self.plan[group] = (sorted(columns), [(i, d) for i, d in diverging if d.any()])
+
+    @classmethod
+    def of(cls, model, frame: pd.DataFrame, groups: dict[str, list[str]]) -> _BoostingPerturbations | None:
+        trees = BinnedTrees.of(model.pipeline)
+        if trees is None or frame.empty:
+            return None
+        reference = prepare_features(frame.iloc[:1], model.numeric_features, model.categorical_features)
+        for column in model.feature_columns:
+            if column in model.reference_values:
+                reference[column] = model.reference_values[column]
+        reference_bins = trees.bin(prepare_features(reference, model.numeric_features, model.categorical_features))[0]
+        return cls(model, trees, reference_bins, groups)
+
+    def probabilities(self, batch: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The batch's probabilities, and per group with the group at its reference values."""
+        model, trees = self.model, self.trees
+        matrix = trees.bin(prepare_features(batch, model.numeric_features, model.categorical_features))
+        per_tree = [trees.tree_score(i, matrix) for i in range(len(trees.predictors))]
+        raw = np.full(len(matrix), trees.baseline)
+        for scores in per_tree:  # in tree order, as scikit-learn sums them: the same probabilities
+            raw += scores
+        leaves: dict[int, np.ndarray] = {}
+        out = {}
+        for group, (columns, diverging) in self.plan.items():
+            # every step before the trees is column-wise, so the group's reference bins can be
+            # written straight into the binned rows
+            perturbed = matrix.copy()
+            perturbed[:, columns] = self.reference_bins[columns]
+            group_raw = raw.copy()
+            for i, diverges in diverging:
+                if i not in leaves:
+                    leaves[i] = np.searchsorted(self.classes[i], per_tree[i])
+                rows = np.flatnonzero(diverges[leaves[i]])
+                if len(rows):
+                    group_raw[rows] += trees.tree_score(i, perturbed[rows]) - per_tree[i][rows]
+            out[group] = shift_probability(expit(group_raw), model.logit_offset)
+        return shift_probability(expit(raw), model.logit_offset), out
 
 
 class _RowView:

@@ -4,15 +4,27 @@ Nothing is downloaded: a TF-IDF + multinomial logistic regression model is fitte
 (review_text, rating) pairs of the shop's own reviews, and a review's sentiment is its
 expected rating under the model, rescaled to [-1, 1] ((E[rating] - 3) / 2).
 
-Point in time: the model is fitted only on reviews written before the *earliest* snapshot's
-cutoff, so no snapshot's features use a model that has seen text from its own future. Reviews
-after the scoring cutoff are not scored at all. Reviews written between the fit cutoff and the
-scoring cutoff are the out-of-time hold-out on which agreement with ratings is reported
-(``ml_review_sentiment_evaluation``).
+Point in time: the model is fitted only on reviews written before the first day of the month
+of the *earliest* snapshot's cutoff, so no snapshot's features use a model that has seen text
+from its own future. Reviews after the scoring cutoff are not scored at all. Reviews written
+between the fit cutoff and the scoring cutoff are the out-of-time hold-out on which agreement
+with ratings is reported (``ml_review_sentiment_evaluation``).
+
+Daily runs: the fit cutoff moves once a month, so the fitted pipeline and each review's
+expected rating are kept in a cache folder (``<model registry>/review_sentiment/``) keyed by
+a fingerprint of the fit reviews, the settings and the library versions; a review is scored
+again only when its text changed. Cached or not, the numbers are the same (a review's score
+depends only on its own text and the fitted pipeline).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import joblib
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -23,6 +35,8 @@ from sklearn.pipeline import Pipeline
 MIN_FIT_REVIEWS = 200
 
 OUTPUT_COLUMNS = ["review_id", "sentiment_score", "expected_rating", "is_fit_sample"]
+#: Cache folders (one per fitted pipeline) kept; older ones are removed.
+CACHE_KEEP = 3
 
 
 def make_sentiment_pipeline(random_state: int = 0) -> Pipeline:
@@ -52,12 +66,70 @@ def expected_rating(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
     return probabilities @ classes
 
 
+def _text_hash(texts: pd.Series) -> np.ndarray:
+    return pd.util.hash_pandas_object(texts.astype(str), index=False).to_numpy()
+
+
+def fit_fingerprint(fit_rows: pd.DataFrame, random_state: int) -> str:
+    """Identifies a fitted pipeline: the fit reviews (id, rating, text), the settings, the libraries."""
+    from churnwarehouse.modeling import library_versions  # not at import: keeps this module light
+
+    digest = hashlib.sha256()
+    ordered = fit_rows.sort_values("review_id", kind="stable")
+    digest.update(pd.util.hash_pandas_object(
+        ordered[["review_id", "rating", "review_text"]].astype(str), index=False).to_numpy().tobytes())
+    digest.update(json.dumps({"pipeline": repr(make_sentiment_pipeline(random_state).get_params(deep=True)),
+                              "libraries": library_versions()}, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:16]
+
+
+class SentimentCache:
+    """A fitted sentiment pipeline and the expected ratings it gave, in ``<folder>/<fingerprint>/``.
+
+    ``pipeline.joblib`` (checked against its recorded sha256 before loading) and
+    ``scores.parquet`` (review_id, text hash, expected rating). Only the newest ``CACHE_KEEP``
+    fingerprints are kept.
+    """
+
+    def __init__(self, folder: Path, fingerprint: str):
+        self.root, self.folder = Path(folder), Path(folder) / fingerprint
+        self.artifact, self.digest, self.scores_path = (
+            self.folder / "pipeline.joblib", self.folder / "pipeline.sha256", self.folder / "scores.parquet")
+
+    def load_pipeline(self) -> Pipeline | None:
+        if not (self.artifact.exists() and self.digest.exists()):
+            return None
+        if hashlib.sha256(self.artifact.read_bytes()).hexdigest() != self.digest.read_text().strip():
+            return None  # damaged or tampered: refit
+        return joblib.load(self.artifact)
+
+    def save_pipeline(self, pipeline: Pipeline) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        joblib.dump(pipeline, self.artifact)
+        self.digest.write_text(hashlib.sha256(self.artifact.read_bytes()).hexdigest())
+        folders = sorted((p for p in self.root.iterdir() if p.is_dir() and p != self.folder),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in folders[CACHE_KEEP - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def load_scores(self) -> pd.DataFrame:
+        if self.scores_path.exists():
+            return pd.read_parquet(self.scores_path)
+        return pd.DataFrame({"review_id": pd.Series(dtype="string"), "text_hash": pd.Series(dtype="uint64"),
+                             "expected_rating": pd.Series(dtype="float64")})
+
+    def save_scores(self, scores: pd.DataFrame) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        scores.to_parquet(self.scores_path, index=False)
+
+
 def score_reviews(
     reviews: pd.DataFrame,
     fit_cutoff: pd.Timestamp,
     score_cutoff: pd.Timestamp,
     min_fit_reviews: int = MIN_FIT_REVIEWS,
     random_state: int = 0,
+    cache_folder: str | Path | None = None,
 ) -> pd.DataFrame:
     """Fit on reviews before ``fit_cutoff`` and score every review before ``score_cutoff``.
 
@@ -71,6 +143,8 @@ def score_reviews(
         Reviews at or after it are left out of the output.
     min_fit_reviews : int
         Below this many fit reviews no model is fitted and every score is null.
+    cache_folder : path, optional
+        Where fitted pipelines and scores are cached (see ``SentimentCache``); None: no cache.
 
     Returns
     -------
@@ -86,10 +160,25 @@ def score_reviews(
     expected = np.full(len(scored), np.nan)
     fit_rows = scored.loc[is_fit]
     if len(fit_rows) >= min_fit_reviews and fit_rows["rating"].nunique() >= 2:
-        pipeline = make_sentiment_pipeline(random_state)
-        pipeline.fit(fit_rows["review_text"].astype(str), fit_rows["rating"].astype(int))
-        if has_text.any():
-            expected[has_text.to_numpy()] = expected_rating(pipeline, scored.loc[has_text, "review_text"])
+        cache = SentimentCache(Path(cache_folder), fit_fingerprint(fit_rows, random_state)) if cache_folder else None
+        pipeline = cache.load_pipeline() if cache else None
+        if pipeline is None:
+            pipeline = make_sentiment_pipeline(random_state)
+            pipeline.fit(fit_rows["review_text"].astype(str), fit_rows["rating"].astype(int))
+            if cache:
+                cache.save_pipeline(pipeline)
+        texts = scored.loc[has_text, ["review_id", "review_text"]]
+        if cache is None:
+            expected[has_text.to_numpy()] = expected_rating(pipeline, texts["review_text"])
+        else:
+            keyed = pd.DataFrame({"review_id": texts["review_id"].astype("string").to_numpy(),
+                                  "text_hash": _text_hash(texts["review_text"])})
+            known = keyed.merge(cache.load_scores(), on=["review_id", "text_hash"], how="left")
+            missing = known["expected_rating"].isna().to_numpy()
+            if missing.any():
+                known.loc[missing, "expected_rating"] = expected_rating(pipeline, texts["review_text"].iloc[missing])
+                cache.save_scores(known)
+            expected[has_text.to_numpy()] = known["expected_rating"].to_numpy()
 
     return pd.DataFrame(
         {
@@ -102,14 +191,22 @@ def score_reviews(
     )
 
 
-def score_reviews_for_snapshots(reviews: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+def fit_cutoff_for(earliest_cutoff: pd.Timestamp) -> pd.Timestamp:
+    """The first day of the month of the earliest snapshot's cutoff: on or before every
+    snapshot's cutoff, and the same for a month of daily runs (so the fit can be reused)."""
+    return pd.Timestamp(earliest_cutoff).normalize().replace(day=1)
+
+
+def score_reviews_for_snapshots(reviews: pd.DataFrame, snapshots: pd.DataFrame,
+                                cache_folder: str | Path | None = None) -> pd.DataFrame:
     """Wire ``score_reviews`` to the snapshot calendar (``int_snapshot_dates``).
 
-    The fit cutoff is the earliest snapshot's cutoff; the score cutoff the scoring snapshot's.
+    The fit cutoff is the first day of the month of the earliest snapshot's cutoff
+    (``fit_cutoff_for``); the score cutoff is the scoring snapshot's cutoff.
     """
     if snapshots.empty:
         return score_reviews(reviews.iloc[0:0], pd.Timestamp.min, pd.Timestamp.min)
     cutoffs = pd.to_datetime(snapshots["cutoff_at"])
-    fit_cutoff = cutoffs.min()
+    fit_cutoff = fit_cutoff_for(cutoffs.min())
     score_cutoff = cutoffs[snapshots["is_scoring_snapshot"].astype(bool)].max()
-    return score_reviews(reviews, fit_cutoff, score_cutoff)
+    return score_reviews(reviews, fit_cutoff, score_cutoff, cache_folder=cache_folder)

@@ -7,6 +7,12 @@
 
 with
 
+child as (
+
+    select {{ column_name }} from {{ model }}
+
+),
+
 parent as (
 
     select {{ field }} as parent_key from {{ to }}
@@ -22,7 +28,7 @@ parent_state as (
 orphans as (
 
     select child.{{ column_name }}
-    from {{ model }} as child
+    from child
     cross join parent_state
     left join parent
         on child.{{ column_name }} = parent.parent_key

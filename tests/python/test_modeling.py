@@ -239,9 +239,10 @@ def test_boosting_reasons_equal_full_perturbation(snapshots):
     sklearn_probability = model.pipeline.predict_proba(
         prepare_features(rows, model.numeric_features, model.categorical_features))[:, 1]
     np.testing.assert_allclose(model.raw_probability(rows), sklearn_probability, rtol=0, atol=1e-12)
-    fast = reasons.group_contributions(model, rows, probability, batch_size=200)
+    fast_probability, fast = reasons.probabilities_and_contributions(model, rows, batch_size=200)
+    np.testing.assert_array_equal(fast_probability, probability)
     groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
-    assert reasons._boosting_group_probabilities(model, rows, {g: c for g, c in groups.items() if c}) is not None
+    assert reasons._BoostingPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
     for group in fast.columns:
         perturbed = rows.copy()
         for column in groups[group]:

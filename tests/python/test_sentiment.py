@@ -67,15 +67,59 @@ def test_too_few_reviews_give_null_sentiment_not_an_error(n):
     assert list(out.columns) == ["review_id", "sentiment_score", "expected_rating", "is_fit_sample"]
 
 
-def test_wiring_to_snapshots_uses_earliest_and_scoring_cutoffs():
-    reviews = make_reviews(1000)
+def test_wiring_to_snapshots_fits_before_the_month_of_the_earliest_cutoff():
+    reviews = make_reviews(1200)  # hourly from 2024-01-01
     snapshots = pd.DataFrame({
-        "cutoff_at": [reviews["reviewed_at"].iloc[700], reviews["reviewed_at"].iloc[900]],
+        "cutoff_at": [reviews["reviewed_at"].iloc[1000], reviews["reviewed_at"].iloc[1100]],  # Feb 11, Feb 15
         "is_scoring_snapshot": [False, True],
     })
     out = score_reviews_for_snapshots(reviews, snapshots)
-    assert len(out) == 900
-    assert out["is_fit_sample"].sum() == 700
+    assert len(out) == 1100
+    assert out["is_fit_sample"].sum() == 31 * 24  # the January reviews
+
+
+def test_cached_scores_equal_fresh_ones_and_only_new_or_edited_texts_are_scored(tmp_path, monkeypatch):
+    from churnwarehouse import sentiment
+
+    scored_texts = []
+    real_expected_rating = sentiment.expected_rating
+
+    def counting(pipeline, texts):
+        scored_texts.append(len(texts))
+        return real_expected_rating(pipeline, texts)
+
+    monkeypatch.setattr(sentiment, "expected_rating", counting)
+    reviews = make_reviews(1000)
+    fit_cutoff, open_end = reviews["reviewed_at"].iloc[600], pd.Timestamp("2100-01-01")
+    day0 = reviews.iloc[:900]
+    first = score_reviews(day0, fit_cutoff, open_end, cache_folder=tmp_path)
+    pd.testing.assert_frame_equal(first, score_reviews(day0, fit_cutoff, open_end))
+    assert scored_texts == [900, 900]
+
+    # the next day: 100 new reviews, one later review edited
+    day1 = reviews.copy()
+    day1.loc[700, "review_text"] = "terrible quality very disappointed"
+    scored_texts.clear()
+    cached = score_reviews(day1, fit_cutoff, open_end, cache_folder=tmp_path)
+    fresh = score_reviews(day1, fit_cutoff, open_end)
+    pd.testing.assert_frame_equal(cached, fresh)
+    assert scored_texts == [101, 1000]  # the cached run scored only the new and the edited ones
+    assert len(list(tmp_path.iterdir())) == 1  # one fitted pipeline
+
+
+def test_a_changed_fit_review_or_a_damaged_artifact_refits(tmp_path):
+    reviews = make_reviews(900)
+    fit_cutoff, open_end = reviews["reviewed_at"].iloc[600], pd.Timestamp("2100-01-01")
+    score_reviews(reviews, fit_cutoff, open_end, cache_folder=tmp_path)
+    edited = reviews.copy()
+    edited.loc[10, "rating"] = 6 - edited.loc[10, "rating"]
+    pd.testing.assert_frame_equal(score_reviews(edited, fit_cutoff, open_end, cache_folder=tmp_path),
+                                  score_reviews(edited, fit_cutoff, open_end))
+    assert len(list(tmp_path.iterdir())) == 2  # another fit set, another pipeline
+    for artifact in tmp_path.glob("*/pipeline.joblib"):
+        artifact.write_bytes(b"not a pipeline")
+    pd.testing.assert_frame_equal(score_reviews(reviews, fit_cutoff, open_end, cache_folder=tmp_path),
+                                  score_reviews(reviews, fit_cutoff, open_end))
 
 
 def test_deterministic():

@@ -1,5 +1,8 @@
 """One row per review written before the scoring cutoff: text sentiment from a model fitted on
-reviews before the earliest snapshot's cutoff (see churnwarehouse.sentiment)."""
+reviews before the month of the earliest snapshot's cutoff, cached under the model registry
+(see churnwarehouse.sentiment)."""
+
+from pathlib import Path
 
 from churnwarehouse.sentiment import score_reviews_for_snapshots
 
@@ -8,4 +11,5 @@ def model(dbt, session):
     dbt.config(materialized="table")
     reviews = dbt.ref("stg_shop__reviews").df()
     snapshots = dbt.ref("int_snapshot_dates").df()
-    return score_reviews_for_snapshots(reviews, snapshots)
+    cache = Path(dbt.config.get("model_registry_path")) / "review_sentiment"
+    return score_reviews_for_snapshots(reviews, snapshots, cache_folder=cache)

@@ -12,6 +12,7 @@ staged as (
     select
         order_item_id,
         order_id,
+        ordered_at,
         product_id,
         quantity,
         unit_price,
