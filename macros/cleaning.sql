@@ -256,7 +256,9 @@ customer_table_state as (
 {#- Written after `<name> as` in a CTE read more than once: asks engines that materialize such a
     CTE (DuckDB, Postgres) to inline it instead. Staging reads its checked rows twice (unique
     keys stream through, repeated keys are ranked); recomputing them is cheaper than buffering
-    tens of millions of rows, which spilled gigabytes to disk at a million customers. -#}
+    tens of millions of rows, which spilled gigabytes to disk at a million customers. An
+    incremental run is the opposite case: its batch is small but found by scanning the whole
+    raw table, so the CTE is materialized once (18.6 s -> 7.1 s for a 1M-customer events run). -#}
 {% macro inline_cte() -%}
     {{ adapter.dispatch('inline_cte', 'churn_warehouse')() }}
 {%- endmacro %}
@@ -265,11 +267,11 @@ customer_table_state as (
 {%- endmacro %}
 
 {% macro duckdb__inline_cte() -%}
-    not materialized
+    {% if config.get('materialized') == 'incremental' and is_incremental() %}materialized{% else %}not materialized{% endif %}
 {%- endmacro %}
 
 {% macro postgres__inline_cte() -%}
-    not materialized
+    {% if config.get('materialized') == 'incremental' and is_incremental() %}materialized{% else %}not materialized{% endif %}
 {%- endmacro %}
 
 {#- Incremental staging. A daily run re-stages only the raw rows whose key is new or changed:
