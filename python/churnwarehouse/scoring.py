@@ -40,14 +40,17 @@ def training_config(settings: dict[str, Any]) -> TrainingConfig:
                              if k in allowed and v is not None})
 
 
-def load_training_rows(features, max_rows: int):
-    """Labelled rows of ml_customer_features, sampled by whole customers above ``max_rows``."""
-    labelled = features.filter("has_label")
-    row_count = labelled.aggregate("count(*)").fetchall()[0][0]
+def load_training_rows(features, max_rows: int, snapshot_filter: str = "has_label"):
+    """Labelled rows of ml_customer_features, sampled by whole customers above ``max_rows``.
+
+    ``snapshot_filter="is_scoring_snapshot"`` gives the scoring snapshot's rows sampled the same way.
+    """
+    rows = features.filter(snapshot_filter)
+    row_count = rows.aggregate("count(*)").fetchall()[0][0]
     keep = sampling_modulus(row_count, max_rows)
     if keep is not None:
-        labelled = labelled.filter(f"hash(customer_id) % 10000 < {keep}")
-    return labelled.df()
+        rows = rows.filter(f"hash(customer_id) % 10000 < {keep}")
+    return rows.df()
 
 
 def scoring_date(features) -> dt.date:
@@ -178,7 +181,10 @@ def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, 
             rows.append(scoring_rows().sort_values("customer_id", kind="stable").reset_index(drop=True))
         return rows[0]
 
-    version = registry.model_version(labelled, scoring, config)
+    # the seasonal shift may use the scoring snapshot's features (modeling.seasonal_offset), so
+    # they are part of the version
+    features_only = scoring_frame().drop(columns=["churned", "days_to_next_order"], errors="ignore")
+    version = registry.model_version(labelled, scoring, config, features_only)
     if (registry_path / version / registry.METADATA).exists():
         if not (registry_path / version / SCORING_DISTRIBUTION).exists():
             record_scoring_distribution(registry_path, version, registry.load(registry_path, version)[0],
@@ -198,7 +204,7 @@ def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, 
         if psi <= policy.max_psi:
             return candidate, f"reused: trained for {age} days earlier, largest PSI since {psi:.3f} <= {policy.max_psi}"
         reason = f"trained: largest PSI {psi:.3f} since {candidate} > {policy.max_psi}"
-    model, reports = train_churn_model(labelled, scoring, config)
+    model, reports = train_churn_model(labelled, scoring, config, features_only)
     registry.save(registry_path, version, model, reports)
     record_scoring_distribution(registry_path, version, model, scoring_frame())
     return version, reason
@@ -217,7 +223,8 @@ def build_model_registry(features, registry_path: str, settings: dict[str, Any])
     scoring = scoring_date(features)
     try:
         version, reason = choose_model(Path(registry_path), labelled, scoring, config, policy,
-                                       lambda: features.filter("is_scoring_snapshot").df())
+                                       lambda: load_training_rows(features, config.max_training_rows,
+                                                                  "is_scoring_snapshot"))
     except InsufficientHistoryError:
         version, reason = None, None
     return registry.registry_frame(Path(registry_path), version, reason)
