@@ -304,8 +304,10 @@ def test_retraining_policy_reuses_a_recent_model_and_retrains_an_old_or_drifted_
     from churnwarehouse.scoring import RetrainingPolicy, choose_model
 
     trained_for = dt.date(2024, 7, 15)
-    version, model, _ = registry.train_or_load(tmp_path, snapshots, trained_for, FAST)
     latest = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].reset_index(drop=True)
+    # the scoring snapshot's features are part of the version (the seasonal shift may use them)
+    version, model, _ = registry.train_or_load(tmp_path, snapshots, trained_for, FAST,
+                                               latest.drop(columns=["churned", "days_to_next_order"], errors="ignore"))
     newer = snapshots.iloc[:-25]  # other training data, as a later day's build has
     policy = RetrainingPolicy(max_age_days=30, max_psi=0.25)
 
