@@ -359,17 +359,46 @@ def same_season_snapshot(labelled_dates: list[dt.date], target: dt.date) -> dt.d
     return min(close, key=lambda d: abs((d - year_before).days)) if close else None
 
 
+def unobserved_on_reference(reference_rows: pd.DataFrame, target_rows: pd.DataFrame | None,
+                            columns: list[str]) -> list[str]:
+    """Feature columns entirely null on the reference snapshot but with values on the target rows."""
+    if target_rows is None:
+        return []
+    return [c for c in columns if reference_rows[c].isna().all() and target_rows[c].notna().any()]
+
+
 def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[str], categorical: list[str],
-                    target: dt.date, enabled: bool = True) -> tuple[float, dt.date | None]:
-    """Logit shift for scoring ``target``: the model's mean residual on last year's same-season snapshot."""
+                    target: dt.date, enabled: bool = True, target_rows: pd.DataFrame | None = None,
+                    refit=None) -> tuple[float, dt.date | None]:
+    """Logit shift for scoring ``target``: the model's mean residual on last year's same-season snapshot.
+
+    When the reference snapshot lacks features that the target rows have (a window that reached
+    back before the data began), the model's residual there describes its missing-value branch,
+    not the target. Then the season's churn rate for the target rows is estimated by a model
+    refitted (``refit(numeric, categorical)``) on the features the reference does have, shifted
+    on the reference, and the model's logit is shifted so its mean on the target rows matches it.
+    """
     if not enabled:
         return 0.0, None
     reference = same_season_snapshot(sorted(labelled["as_of_date"].unique()), target)
     if reference is None:
         return 0.0, None
     rows = labelled[labelled["as_of_date"] == reference]
-    probability = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
-    return fit_logit_offset(probability, rows["churned"].astype(float).mean()), reference
+    observed_rate = rows["churned"].astype(float).mean()
+    unobserved = unobserved_on_reference(rows, target_rows, numeric + categorical) if refit else []
+    if not unobserved:
+        probability = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
+        return fit_logit_offset(probability, observed_rate), reference
+    reduced_numeric = [c for c in numeric if c not in unobserved]
+    reduced_categorical = [c for c in categorical if c not in unobserved]
+    reduced = refit(reduced_numeric, reduced_categorical)
+    reduced_offset = fit_logit_offset(
+        reduced.predict_proba(prepare_features(rows, reduced_numeric, reduced_categorical))[:, 1], observed_rate)
+    target_rate = shift_probability(
+        reduced.predict_proba(prepare_features(target_rows, reduced_numeric, reduced_categorical))[:, 1],
+        reduced_offset).mean()
+    probability = pipeline.predict_proba(prepare_features(target_rows, numeric, categorical))[:, 1]
+    return fit_logit_offset(probability, target_rate), reference
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,12 +432,14 @@ def _fit(family: str, parameters: dict, frame: pd.DataFrame, numeric: list[str],
     return pipeline
 
 
-def _seasonally_calibrated(pipeline, train, frame, numeric, categorical, config) -> tuple[np.ndarray, list[dict]]:
+def _seasonally_calibrated(pipeline, train, frame, numeric, categorical, config, refit=None,
+                           ) -> tuple[np.ndarray, list[dict]]:
     """Validation probabilities with the seasonal shift estimated on training snapshots only."""
     probability = np.empty(len(frame))
     offsets = []
     for as_of_date, rows in frame.groupby("as_of_date", sort=True):
-        offset, reference = seasonal_offset(pipeline, train, numeric, categorical, as_of_date, config.seasonal_calibration)
+        offset, reference = seasonal_offset(pipeline, train, numeric, categorical, as_of_date,
+                                            config.seasonal_calibration, target_rows=rows, refit=refit)
         raw = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
         probability[frame.index.get_indexer(rows.index)] = shift_probability(raw, offset)
         offsets.append({"as_of_date": str(as_of_date), "logit_offset": offset,
@@ -486,7 +517,7 @@ def library_versions() -> dict[str, str]:
 
 
 def train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: TrainingConfig | None = None,
-                      ) -> tuple[ChurnModel, dict[str, pd.DataFrame]]:
+                      scoring_rows: pd.DataFrame | None = None) -> tuple[ChurnModel, dict[str, pd.DataFrame]]:
     """Select, validate, calibrate and refit the churn model.
 
     Parameters
@@ -496,6 +527,9 @@ def train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tra
     scoring_date : date
         The scoring snapshot's as-of date (for the seasonal calibration of the final model).
     config : TrainingConfig
+    scoring_rows : DataFrame, optional
+        Feature rows of the scoring snapshot (no labels). Used only by the seasonal shift when
+        last year's reference snapshot lacks features these rows have (see ``seasonal_offset``).
 
     Returns
     -------
@@ -507,11 +541,11 @@ def train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tra
     """
     config = config or TrainingConfig()
     with threadpool_limits(limits=1, user_api="openmp"):
-        return _train_churn_model(labelled, scoring_date, config)
+        return _train_churn_model(labelled, scoring_date, config, scoring_rows)
 
 
 def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: TrainingConfig,
-                       ) -> tuple[ChurnModel, dict[str, pd.DataFrame]]:
+                       scoring_rows: pd.DataFrame | None = None) -> tuple[ChurnModel, dict[str, pd.DataFrame]]:
     labelled = labelled.copy()
     labelled["as_of_date"] = pd.to_datetime(labelled["as_of_date"]).dt.date
     labelled = labelled.sort_values(["as_of_date", "customer_id"]).reset_index(drop=True)
@@ -552,7 +586,9 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
         comparison_frame["parameters"] == json.dumps(parameters, sort_keys=True))
 
     # out-of-time calibration check with the training-only model
-    calibrated, validation_offsets = _seasonally_calibrated(pipeline, train, validation, numeric, categorical, config)
+    calibrated, validation_offsets = _seasonally_calibrated(
+        pipeline, train, validation, numeric, categorical, config,
+        refit=lambda n, c: _fit(family, parameters, train, n, c, config))
     threshold = metrics.best_f1_threshold(y_validation, calibrated)
     validation_metrics = metrics.classification_metrics(y_validation, calibrated, threshold)
     calibration = metrics.calibration_table(y_validation, calibrated)
@@ -560,7 +596,9 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
 
     # refit on all labelled snapshots, seasonal shift for the scoring date
     final = _fit(family, parameters, labelled, numeric, categorical, config)
-    offset, reference = seasonal_offset(final, labelled, numeric, categorical, scoring_date, config.seasonal_calibration)
+    offset, reference = seasonal_offset(
+        final, labelled, numeric, categorical, scoring_date, config.seasonal_calibration, target_rows=scoring_rows,
+        refit=lambda n, c: _fit(family, parameters, labelled, n, c, config))
     model = ChurnModel(
         pipeline=final,
         numeric_features=numeric,

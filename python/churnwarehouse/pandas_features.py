@@ -5,8 +5,9 @@ Reproduces exactly two dbt models, row for row and column for column:
 - ``int_customer_order_features`` (``models/intermediate/customers/int_customer_order_features.sql``):
   one row per customer per snapshot with at least one completed order on or before the
   as_of_date; counts and spend over the whole history and the 30/90/180/365-day windows, the
-  prior 90 days, the same label window one year earlier, cancellations, returns, discounts,
-  gaps between distinct purchase days, and the completed orders in the label window.
+  prior 90 days, the same label window one year earlier (null when that window starts before
+  the first order in the data), cancellations, returns, discounts, gaps between distinct
+  purchase days, and the completed orders in the label window.
 - ``int_customer_browsing_features`` (``models/intermediate/customers/int_customer_browsing_features.sql``):
   one row per customer per snapshot with a visit in the 365 days up to it; sessions,
   product views, cart adds, searches, cart sessions and abandoned cart sessions.
@@ -179,6 +180,9 @@ def compute_order_features(orders: pd.DataFrame, snapshots: pd.DataFrame,
                      .sort_values(["customer_id", "order_date"]))
     purchase_days["gap_days"] = purchase_days.groupby("customer_id")["order_date"].diff().dt.days
 
+    # the first day the shop's data covers: last year's window before it is unobserved (null)
+    first_data_date = orders["order_date"].min()
+
     populations = _populations(customer_snapshots)
     parts = []
     for as_of, cutoff, label_end in _snapshot_list(snapshots):
@@ -232,6 +236,9 @@ def compute_order_features(orders: pd.DataFrame, snapshots: pd.DataFrame,
 
         features = features.join(any_status).join(gaps).join(label)
         features["label_window_order_count"] = features["label_window_order_count"].fillna(0).astype("int64")
+        if as_of - pd.Timedelta(days=365) < first_data_date:
+            features["order_count_same_window_last_year"] = float("nan")
+            features["spend_amount_same_window_last_year"] = float("nan")
         features["as_of_date"] = as_of
         parts.append(features.reset_index())
 

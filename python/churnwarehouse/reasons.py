@@ -110,6 +110,8 @@ def _spend(row: dict) -> str:
 
 def _seasonality(row: dict) -> str:
     last_year = _value(row, "order_count_same_window_last_year")
+    if last_year is None:
+        return "no history yet for the coming season last year"
     if not last_year:
         return "no order in the coming season last year"
     return f"{_plural(last_year, 'order')} in the coming season last year"

@@ -37,8 +37,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def model_version(labelled: pd.DataFrame, scoring_date: dt.date, config: TrainingConfig) -> str:
+def model_version(labelled: pd.DataFrame, scoring_date: dt.date, config: TrainingConfig,
+                  scoring_rows: pd.DataFrame | None = None) -> str:
     versions = {**library_versions(), "scoring_date": str(scoring_date)}
+    if scoring_rows is not None:
+        # the seasonal shift may use the scoring snapshot's features (modeling.seasonal_offset)
+        versions["scoring_rows"] = training_fingerprint(scoring_rows, config, {})
     return training_fingerprint(labelled, config, versions)
 
 
@@ -82,15 +86,16 @@ def list_metadata(registry: Path) -> list[dict[str, Any]]:
 
 
 def train_or_load(registry: Path, labelled: pd.DataFrame, scoring_date: dt.date,
-                  config: TrainingConfig | None = None) -> tuple[str, ChurnModel, dict[str, Any]]:
+                  config: TrainingConfig | None = None, scoring_rows: pd.DataFrame | None = None,
+                  ) -> tuple[str, ChurnModel, dict[str, Any]]:
     """The model for these training rows: loaded if this exact version exists, else trained and saved."""
     config = config or TrainingConfig()
-    version = model_version(labelled, scoring_date, config)
+    version = model_version(labelled, scoring_date, config, scoring_rows)
     folder = Path(registry) / version
     if (folder / METADATA).exists():
         model, metadata = load(registry, version)
         return version, model, metadata
-    model, reports = train_churn_model(labelled, scoring_date, config)
+    model, reports = train_churn_model(labelled, scoring_date, config, scoring_rows)
     return version, model, save(registry, version, model, reports)
 
 

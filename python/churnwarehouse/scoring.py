@@ -40,29 +40,31 @@ def training_config(settings: dict[str, Any]) -> TrainingConfig:
                              if k in allowed and v is not None})
 
 
-def load_training_rows(features, max_rows: int):
+def load_rows(features, max_rows: int, snapshot_filter: str = "has_label") -> pd.DataFrame:
+    """Rows of ml_customer_features (labelled ones by default), sampled by whole customers
+    (hash buckets) above ``max_rows``."""
+    rows = features.filter(snapshot_filter)
+    keep = sampling_modulus(rows.aggregate("count(*)").fetchall()[0][0], max_rows)
+    if keep is not None:
+        rows = rows.filter(f"hash(customer_id) % 10000 < {keep}")
+    return rows.df()
+
+
+def load_training_rows(features, max_rows: int) -> pd.DataFrame:
     """Labelled rows of ml_customer_features, sampled by whole customers above ``max_rows``."""
-    labelled = features.filter("has_label")
-    row_count = labelled.aggregate("count(*)").fetchall()[0][0]
-    keep = sampling_modulus(row_count, max_rows)
-    if keep is not None:
-        labelled = labelled.filter(f"hash(customer_id) % 10000 < {keep}")
-    return labelled.df()
+    return load_rows(features, max_rows, "has_label")
 
 
-#: The retraining check measures drift on at most about this many scoring customers (whole hash
-#: buckets, as the training sample): PSI over ten bins moves by ~1e-4 from sampling at this
-#: size, far below the 0.25 threshold, and the check no longer predicts every customer twice.
-DRIFT_CHECK_ROWS = 200_000
+#: The model registry reads at most about this many scoring customers (whole hash buckets, as
+#: the training sample) to measure drift for the retraining check and for the seasonal shift's
+#: base-rate matching: PSI over ten bins moves by ~1e-4 from sampling at this size, far below
+#: the 0.25 threshold, and the registry no longer loads and predicts every customer.
+SCORING_SAMPLE_ROWS = 200_000
 
 
-def load_drift_check_rows(features, max_rows: int = DRIFT_CHECK_ROWS) -> pd.DataFrame:
-    """The scoring snapshot's rows the retraining check measures drift on (a hash sample above ``max_rows``)."""
-    scoring = features.filter("is_scoring_snapshot")
-    keep = sampling_modulus(scoring.aggregate("count(*)").fetchall()[0][0], max_rows)
-    if keep is not None:
-        scoring = scoring.filter(f"hash(customer_id) % 10000 < {keep}")
-    return scoring.df()
+def load_scoring_sample(features, max_rows: int = SCORING_SAMPLE_ROWS) -> pd.DataFrame:
+    """The scoring snapshot's rows the registry works on (a hash sample above ``max_rows``)."""
+    return load_rows(features, max_rows, "is_scoring_snapshot")
 
 
 def scoring_date(features) -> dt.date:
@@ -182,22 +184,17 @@ def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, 
                  policy: RetrainingPolicy, scoring_rows) -> tuple[str, str]:
     """This build's model version and why: reloaded, reused under the policy, or trained.
 
-    ``scoring_rows`` is called (at most once) for the scoring snapshot's features: drift since
-    the candidate's own scoring snapshot is measured on them, and a version trained here keeps
-    their distribution for later builds.
+    ``scoring_rows`` is called once for the scoring snapshot's features (``load_scoring_sample``):
+    they are part of the version (the seasonal shift may match base rates on them, see
+    ``modeling.seasonal_offset``), drift since a candidate's own scoring snapshot is measured on
+    them, and a version trained here keeps their distribution for later builds.
     """
-    rows: list[pd.DataFrame] = []
-
-    def scoring_frame() -> pd.DataFrame:
-        if not rows:
-            rows.append(scoring_rows().sort_values("customer_id", kind="stable").reset_index(drop=True))
-        return rows[0]
-
-    version = registry.model_version(labelled, scoring, config)
+    frame = scoring_rows().sort_values("customer_id", kind="stable").reset_index(drop=True)
+    features_only = frame.drop(columns=["churned", "days_to_next_order"], errors="ignore")
+    version = registry.model_version(labelled, scoring, config, features_only)
     if (registry_path / version / registry.METADATA).exists():
         if not (registry_path / version / SCORING_DISTRIBUTION).exists():
-            record_scoring_distribution(registry_path, version, registry.load(registry_path, version)[0],
-                                        scoring_frame())
+            record_scoring_distribution(registry_path, version, registry.load(registry_path, version)[0], frame)
         return version, "reloaded: same training data and settings"
     candidate, age = reusable_version(registry_path, scoring, config, policy)
     if candidate is None:
@@ -208,14 +205,13 @@ def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, 
     else:
         model, _ = registry.load(registry_path, candidate)
         before = json.loads((registry_path / candidate / SCORING_DISTRIBUTION).read_text())
-        frame = scoring_frame()
         psi = largest_shift(before, snapshot_distribution(model, frame, model.predict_probability(frame)))
         if psi <= policy.max_psi:
             return candidate, f"reused: trained for {age} days earlier, largest PSI since {psi:.3f} <= {policy.max_psi}"
         reason = f"trained: largest PSI {psi:.3f} since {candidate} > {policy.max_psi}"
-    model, reports = train_churn_model(labelled, scoring, config)
+    model, reports = train_churn_model(labelled, scoring, config, features_only)
     registry.save(registry_path, version, model, reports)
-    record_scoring_distribution(registry_path, version, model, scoring_frame())
+    record_scoring_distribution(registry_path, version, model, frame)
     return version, reason
 
 
@@ -232,7 +228,7 @@ def build_model_registry(features, registry_path: str, settings: dict[str, Any])
     scoring = scoring_date(features)
     try:
         version, reason = choose_model(Path(registry_path), labelled, scoring, config, policy,
-                                       lambda: load_drift_check_rows(features))
+                                       lambda: load_scoring_sample(features))
     except InsufficientHistoryError:
         version, reason = None, None
     return registry.registry_frame(Path(registry_path), version, reason)

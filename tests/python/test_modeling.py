@@ -17,7 +17,10 @@ from churnwarehouse import metrics, reasons, registry
 from churnwarehouse.modeling import (
     TrainingConfig,
     fit_logit_offset,
+    make_pipeline,
+    prepare_features,
     same_season_snapshot,
+    seasonal_offset,
     select_features,
     shift_probability,
     split_out_of_time,
@@ -120,6 +123,53 @@ def test_calibration_out_of_time_beats_the_unshifted_model():
     unshifted = model.raw_probability(test_rows)
     assert metrics.expected_calibration_error(y, calibrated) < metrics.expected_calibration_error(y, unshifted)
     assert abs(calibrated.mean() - y.mean()) < 0.04
+
+
+def test_seasonal_offset_matches_the_seasons_rate_when_the_reference_lacks_a_feature():
+    # last_year_orders is observed only from month 12 on (before, its window reached back before
+    # the data began); the autumn reference snapshot a year earlier has it null everywhere
+    data = make_snapshots(months=22, seed=1)
+    rng = np.random.default_rng(3)
+    dates = sorted(data["as_of_date"].unique())
+    data["last_year_orders"] = rng.poisson(np.where(data["churned"], 0.3, 1.5)).astype(float)
+    data.loc[data["as_of_date"] < dates[12], "last_year_orders"] = np.nan
+    autumn = [d for d in dates if d.month == 9][-1]
+    train_rows = data[data["as_of_date"] <= autumn - dt.timedelta(days=90)].reset_index(drop=True)
+    test_rows = data[data["as_of_date"] == autumn]
+    scoring_rows = test_rows.drop(columns=["churned", "days_to_next_order"])
+
+    model, _ = train_churn_model(train_rows, autumn, FAST, scoring_rows=scoring_rows)
+    assert "last_year_orders" in model.numeric_features
+    assert model.offset_reference_date == str(dt.date(autumn.year - 1, 9, 15))
+    y = test_rows["churned"].astype(int).to_numpy()
+    assert abs(model.predict_probability(test_rows).mean() - y.mean()) < 0.04
+
+    # the shift is fitted so that the model's mean on the target rows is the reduced model's estimate
+    numeric, categorical = model.numeric_features, model.categorical_features
+    calls = []
+
+    def refit(n, c):
+        calls.append((n, c))
+        pipeline = make_pipeline("logistic_regression", {"C": 0.5}, n, c)
+        return pipeline.fit(prepare_features(train_rows, n, c), train_rows["churned"].astype(int))
+
+    offset, reference = seasonal_offset(model.pipeline, train_rows, numeric, categorical, autumn,
+                                        target_rows=scoring_rows, refit=refit)
+    assert calls and "last_year_orders" not in calls[0][0]
+    assert reference == dt.date(autumn.year - 1, 9, 15)
+    n, c = calls[0]
+    reduced = refit(n, c)
+    reference_rows = train_rows[train_rows["as_of_date"] == reference]
+    reduced_offset = fit_logit_offset(reduced.predict_proba(prepare_features(reference_rows, n, c))[:, 1],
+                                      reference_rows["churned"].astype(float).mean())
+    season_rate = shift_probability(reduced.predict_proba(prepare_features(scoring_rows, n, c))[:, 1],
+                                    reduced_offset).mean()
+    full = model.pipeline.predict_proba(prepare_features(scoring_rows, numeric, categorical))[:, 1]
+    assert shift_probability(full, offset).mean() == pytest.approx(season_rate, abs=1e-6)
+    calls.clear()
+    # without target rows (or nothing missing on the reference) the plain residual shift is used
+    plain, _ = seasonal_offset(model.pipeline, train_rows, numeric, categorical, autumn, refit=refit)
+    assert not calls and plain != offset
 
 
 def test_registry_round_trip_and_rebuild_gives_identical_scores(snapshots, tmp_path):
@@ -255,8 +305,10 @@ def test_retraining_policy_reuses_a_recent_model_and_retrains_an_old_or_drifted_
     from churnwarehouse.scoring import RetrainingPolicy, choose_model
 
     trained_for = dt.date(2024, 7, 15)
-    version, model, _ = registry.train_or_load(tmp_path, snapshots, trained_for, FAST)
     latest = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].reset_index(drop=True)
+    # the scoring snapshot's features are part of the version (the seasonal shift may use them)
+    version, model, _ = registry.train_or_load(tmp_path, snapshots, trained_for, FAST,
+                                               latest.drop(columns=["churned", "days_to_next_order"], errors="ignore"))
     newer = snapshots.iloc[:-25]  # other training data, as a later day's build has
     policy = RetrainingPolicy(max_age_days=30, max_psi=0.25)
 

@@ -20,6 +20,14 @@ snapshots as (
 
 ),
 
+-- the first day the shop's data covers: a window before it is unobserved, not empty
+data_start as (
+
+    select min({{ dbt.cast('ordered_at', 'date') }}) as first_data_date
+    from orders
+
+),
+
 orders_in_snapshots as (
 
     select
@@ -145,8 +153,15 @@ final as (
         aggregated.spend_amount_prior_90d,
         aggregated.order_count_90d - aggregated.order_count_prior_90d as order_count_trend_90d,
         aggregated.spend_amount_90d - aggregated.spend_amount_prior_90d as spend_amount_trend_90d,
-        aggregated.order_count_same_window_last_year,
-        aggregated.spend_amount_same_window_last_year,
+        -- null when last year's window starts before the data does (unknown, not zero)
+        case
+            when {{ dbt.dateadd('day', -365, 'aggregated.as_of_date') }} >= data_start.first_data_date
+                then aggregated.order_count_same_window_last_year
+        end as order_count_same_window_last_year,
+        case
+            when {{ dbt.dateadd('day', -365, 'aggregated.as_of_date') }} >= data_start.first_data_date
+                then aggregated.spend_amount_same_window_last_year
+        end as spend_amount_same_window_last_year,
         aggregated.cancelled_order_count,
         aggregated.returned_order_count,
         aggregated.cancelled_order_count * 1.0 / aggregated.any_status_order_count as cancellation_rate,
@@ -159,6 +174,7 @@ final as (
         aggregated.label_window_order_count,
         aggregated.next_order_at
     from aggregated
+    cross join data_start
     left join purchase_gaps
         on
             aggregated.customer_id = purchase_gaps.customer_id
