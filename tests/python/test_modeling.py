@@ -301,6 +301,28 @@ def test_boosting_reasons_equal_full_perturbation(snapshots):
         np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
 
 
+def test_linear_reasons_equal_full_perturbation(snapshots):
+    """The logistic-regression shortcut (transform once, move the logit by the group's columns)
+    gives the same contributions as predicting every perturbed frame in full."""
+    config = TrainingConfig(families=("logistic_regression",), permutation_rows=2_000, permutation_repeats=2)
+    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    model, _ = train_churn_model(snapshots, scoring_date, config)
+    assert model.family == "logistic_regression"
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(500).reset_index(drop=True)
+    probability = model.predict_probability(rows)
+    groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
+    assert reasons._LinearPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
+    fast_probability, fast = reasons.probabilities_and_contributions(model, rows, batch_size=200)
+    np.testing.assert_array_equal(fast_probability, probability)
+    assert (fast.abs() > 1e-6).any().all()  # every group moves someone
+    for group in fast.columns:
+        perturbed = rows.copy()
+        for column in groups[group]:
+            perturbed[column] = model.reference_values.get(column)
+        full = probability - model.predict_probability(perturbed)
+        np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
+
+
 def test_retraining_policy_reuses_a_recent_model_and_retrains_an_old_or_drifted_one(snapshots, tmp_path):
     from churnwarehouse.scoring import RetrainingPolicy, choose_model
 
