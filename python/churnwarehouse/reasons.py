@@ -246,6 +246,16 @@ def probabilities_and_contributions(model, frame: pd.DataFrame, probability: np.
     return base, pd.DataFrame(contributions, index=frame.index)
 
 
+def _reference_row(model, frame: pd.DataFrame) -> pd.DataFrame:
+    """One prepared row holding every feature's retained-customer reference value (the row the
+    perturbations move a group towards), typed like ``frame``'s prepared rows."""
+    reference = prepare_features(frame.iloc[:1], model.numeric_features, model.categorical_features)
+    for column in model.feature_columns:
+        if column in model.reference_values:
+            reference[column] = model.reference_values[column]
+    return prepare_features(reference, model.numeric_features, model.categorical_features)
+
+
 class _BoostingPerturbations:
     """Exact perturbed probabilities for a HistGradientBoosting pipeline, evaluated sparingly.
 
@@ -272,11 +282,7 @@ class _BoostingPerturbations:
         trees = BinnedTrees.of(model.pipeline)
         if trees is None or frame.empty:
             return None
-        reference = prepare_features(frame.iloc[:1], model.numeric_features, model.categorical_features)
-        for column in model.feature_columns:
-            if column in model.reference_values:
-                reference[column] = model.reference_values[column]
-        reference_bins = trees.bin(prepare_features(reference, model.numeric_features, model.categorical_features))[0]
+        reference_bins = trees.bin(_reference_row(model, frame))[0]
         return cls(model, trees, reference_bins, groups)
 
     def probabilities(self, batch: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -355,12 +361,7 @@ class _LinearPerturbations:
         owners = cls.output_columns(preprocess, model.numeric_features, model.categorical_features) if preprocess else None
         if owners is None:
             return None
-        reference = prepare_features(frame.iloc[:1], model.numeric_features, model.categorical_features)
-        for column in model.feature_columns:
-            if column in model.reference_values:
-                reference[column] = model.reference_values[column]
-        transformed = np.asarray(model.pipeline[:-1].transform(
-            prepare_features(reference, model.numeric_features, model.categorical_features)), dtype=float)[0]
+        transformed = np.asarray(model.pipeline[:-1].transform(_reference_row(model, frame)), dtype=float)[0]
         columns = {group: np.array(sorted({i for c in used for i in owners.get(c, [])}), dtype=int)
                    for group, used in groups.items()}
         return cls(model, transformed, columns)
@@ -376,6 +377,7 @@ class _LinearPerturbations:
         for group, columns in self.columns.items():
             moved = decision + (self.reference[columns] - transformed[:, columns]) @ coef[columns]
             out[group] = shift_probability(expit(moved), model.logit_offset)
+        # the unperturbed probabilities through the model's own path, so they are bitwise the scores
         return model.predict_probability(batch), out
 
 

@@ -275,6 +275,16 @@ def test_last_bit_float_noise_changes_neither_version_nor_scores(snapshots, tmp_
     np.testing.assert_array_equal(model.predict_probability(rows), noisy_model.predict_probability(noisy_rows))
 
 
+def _assert_equal_to_full_perturbation(model, rows, probability, fast, groups) -> None:
+    """Each group's fast contribution equals the drop when the whole perturbed frame is predicted."""
+    for group in fast.columns:
+        perturbed = rows.copy()
+        for column in groups[group]:
+            perturbed[column] = model.reference_values.get(column)
+        full = probability - model.predict_probability(perturbed)
+        np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
+
+
 def test_boosting_reasons_equal_full_perturbation(snapshots):
     """The tree-subset shortcut for gradient boosting gives the same contributions as predicting
     every perturbed frame in full."""
@@ -293,12 +303,7 @@ def test_boosting_reasons_equal_full_perturbation(snapshots):
     np.testing.assert_array_equal(fast_probability, probability)
     groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
     assert reasons._BoostingPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
-    for group in fast.columns:
-        perturbed = rows.copy()
-        for column in groups[group]:
-            perturbed[column] = model.reference_values.get(column)
-        full = probability - model.predict_probability(perturbed)
-        np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
+    _assert_equal_to_full_perturbation(model, rows, probability, fast, groups)
 
 
 def test_linear_reasons_equal_full_perturbation(snapshots):
@@ -315,12 +320,7 @@ def test_linear_reasons_equal_full_perturbation(snapshots):
     fast_probability, fast = reasons.probabilities_and_contributions(model, rows, batch_size=200)
     np.testing.assert_array_equal(fast_probability, probability)
     assert (fast.abs() > 1e-6).any().all()  # every group moves someone
-    for group in fast.columns:
-        perturbed = rows.copy()
-        for column in groups[group]:
-            perturbed[column] = model.reference_values.get(column)
-        full = probability - model.predict_probability(perturbed)
-        np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
+    _assert_equal_to_full_perturbation(model, rows, probability, fast, groups)
 
 
 def test_retraining_policy_reuses_a_recent_model_and_retrains_an_old_or_drifted_one(snapshots, tmp_path):
