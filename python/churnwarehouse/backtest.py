@@ -9,8 +9,9 @@
 3. The outcome comes from the *full* raw orders: a scored customer churned when they placed no
    completed order in (cut-off, cut-off + horizon].
 4. The model's ROC-AUC, PR-AUC, Brier score, expected calibration error and lift/capture are
-   reported beside a recency-only ranking (days since the last order), and written to
-   ``<workdir>/backtest.json``.
+   reported beside two baselines, a recency-only ranking (days since the last order) and the
+   BG/NBD purchase model's own probability of no purchase in the horizon (fitted on the same
+   snapshot, ``int_customer_purchase_model``), and written to ``<workdir>/backtest.json``.
 """
 
 from __future__ import annotations
@@ -100,26 +101,36 @@ def evaluate(warehouse: Path, outcomes: dict[str, bool]) -> dict:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         scored = con.execute(
             "select scores.customer_id, scores.churn_probability, features.days_since_last_order,"
+            " purchase_model.probability_no_purchase_next_horizon,"
             " registry.operating_threshold, scores.model_version"
             " from churn_scores as scores"
             " inner join ml_customer_features as features using (customer_id, as_of_date)"
+            " left join int_customer_purchase_model as purchase_model using (customer_id, as_of_date)"
             " inner join ml_churn_model_registry as registry on scores.model_version = registry.model_version"
+            " order by scores.customer_id"
         ).df()
     if scored.empty:
         raise BacktestError("churn_scores is empty: no customer to judge")
     churned = np.array([not outcomes.get(c, False) for c in scored["customer_id"]], dtype=int)
     probability = scored["churn_probability"].to_numpy()
     model = metrics.classification_metrics(churned, probability, float(scored["operating_threshold"].iloc[0]))
-    recency = scored["days_since_last_order"].to_numpy(dtype=float)
-    lift_10, capture_10 = metrics.top_share_metrics(churned, recency, 0.10)
-    baseline = {
-        "roc_auc": float(roc_auc_score(churned, recency)),
-        "pr_auc": float(average_precision_score(churned, recency)),
+    baselines = {"recency_only": _ranking_metrics(churned, scored["days_since_last_order"].to_numpy(dtype=float))}
+    silent = scored["probability_no_purchase_next_horizon"].to_numpy(dtype=float)
+    if np.isfinite(silent).all():  # null when the snapshot's BG/NBD fit did not converge
+        baselines["bgnbd"] = {**_ranking_metrics(churned, silent),
+                              **metrics.classification_metrics(churned, silent, 0.5)}
+    return {"model_version": scored["model_version"].iloc[0], "customers": int(len(scored)),
+            "model": model, **baselines}
+
+
+def _ranking_metrics(churned: np.ndarray, score: np.ndarray) -> dict:
+    lift_10, capture_10 = metrics.top_share_metrics(churned, score, 0.10)
+    return {
+        "roc_auc": float(roc_auc_score(churned, score)),
+        "pr_auc": float(average_precision_score(churned, score)),
         "lift_top_10pct": lift_10,
         "capture_top_10pct": capture_10,
     }
-    return {"model_version": scored["model_version"].iloc[0], "customers": int(len(scored)),
-            "model": model, "recency_only": baseline}
 
 
 def run_backtest(raw_dir: Path, cutoff: dt.date, horizon_days: int = 90, workdir: Path | None = None,
@@ -136,16 +147,17 @@ def run_backtest(raw_dir: Path, cutoff: dt.date, horizon_days: int = 90, workdir
 
 
 def format_result(result: dict) -> str:
-    model, recency = result["model"], result["recency_only"]
+    model, recency, bgnbd = result["model"], result["recency_only"], result.get("bgnbd", {})
     lines = [
         f"backtest of {result['model_version']}: {result['customers']:,} customers scored as of "
         f"{result['cutoff']}, judged on the next {result['horizon_days']} days (churn rate {model['base_rate']:.3f})",
-        f"{'metric':<28}{'model':>10}{'recency only':>14}",
+        f"{'metric':<28}{'model':>10}{'recency only':>14}{'BG/NBD':>10}",
     ]
     for key in ("roc_auc", "pr_auc", "brier_score", "expected_calibration_error", "log_loss",
                 "lift_top_10pct", "capture_top_10pct", "lift_top_20pct", "f1_at_threshold"):
-        other = recency.get(key)
-        lines.append(f"{key:<28}{model[key]:>10.4f}{'' if other is None else f'{other:>14.4f}'}")
+        others = "".join(" " * w if b.get(key) is None else f"{b[key]:>{w}.4f}"
+                         for b, w in ((recency, 14), (bgnbd, 10)))
+        lines.append(f"{key:<28}{model[key]:>10.4f}{others}".rstrip())
     lines.append(f"written to {result['workdir']}/backtest.json")
     return "\n".join(lines)
 

@@ -4,7 +4,10 @@ For each snapshot, the four BG/NBD parameters are fitted by maximum likelihood o
 snapshot's own customers (repeat purchase days x, time of the last purchase t_x and age T, in
 days, all known at the as-of date), and every customer gets the expected number of purchase
 days in the next ``horizon`` days and the probability of still being "alive". No label is used,
-so fitting on the scoring snapshot is as legitimate as on a training one. Fitting uses at most
+so fitting on the scoring snapshot is as legitimate as on a training one. It also gives the
+model's own churn probability, the chance of no purchase at all in the next ``horizon`` days
+(``probability_no_purchase_next_horizon``): the BG/NBD baseline the backtest reports beside the
+churn model. It is not a model feature (the history it is computed from already is one). Fitting uses at most
 ``max_fit_rows`` customers per snapshot (a deterministic sample); the closed forms apply to all.
 """
 
@@ -15,7 +18,8 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import gammaln, hyp2f1
 
-OUTPUT_COLUMNS = ["customer_id", "as_of_date", "expected_purchases_next_horizon", "probability_alive"]
+OUTPUT_COLUMNS = ["customer_id", "as_of_date", "expected_purchases_next_horizon", "probability_alive",
+                  "probability_no_purchase_next_horizon"]
 MIN_FIT_ROWS = 50
 
 
@@ -45,6 +49,19 @@ def probability_alive(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: n
     return np.where(x > 0, 1.0 / (1.0 + ratio), 1.0)
 
 
+def probability_no_purchase(params: np.ndarray, horizon: float, x: np.ndarray, t_x: np.ndarray,
+                            age: np.ndarray) -> np.ndarray:
+    """P(no purchase in (age, age + horizon] | history): dead already, or alive and silent.
+
+    Alive at ``age``, the customer buys at rate lambda, whose posterior is Gamma(r + x, alpha + age);
+    a dropout only happens right after a purchase, so silence for ``horizon`` days has probability
+    E[exp(-lambda * horizon)] = ((alpha + age) / (alpha + age + horizon)) ** (r + x).
+    """
+    r, alpha, _, _ = params
+    alive = probability_alive(params, x, t_x, age)
+    return 1.0 - alive + alive * ((alpha + age) / (alpha + age + horizon)) ** (r + x)
+
+
 def expected_purchases(params: np.ndarray, horizon: float, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
     """Expected purchase days in (age, age + horizon] given the history (x, t_x, age)."""
     r, alpha, a, b = params
@@ -66,7 +83,8 @@ def history(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def purchase_model_features(order_features: pd.DataFrame, horizon_days: int, max_fit_rows: int = 20_000,
                             random_state: int = 0) -> pd.DataFrame:
-    """One row per customer per as_of_date: BG/NBD expected purchases and probability alive.
+    """One row per customer per as_of_date: BG/NBD expected purchases, probability alive and
+    probability of no purchase in the horizon.
 
     Parameters
     ----------
@@ -82,21 +100,25 @@ def purchase_model_features(order_features: pd.DataFrame, horizon_days: int, max
         fit_rows = rows if len(rows) <= max_fit_rows else rows.sample(n=max_fit_rows, random_state=random_state)
         params = fit(*history(fit_rows)) if len(fit_rows) >= MIN_FIT_ROWS else None
         if params is None:
-            expected = alive = np.full(len(rows), np.nan)
+            expected = alive = silent = np.full(len(rows), np.nan)
         else:
             with np.errstate(all="ignore"):
                 expected = expected_purchases(params, float(horizon_days), x, t_x, age)
                 alive = probability_alive(params, x, t_x, age)
+                silent = probability_no_purchase(params, float(horizon_days), x, t_x, age)
             expected = np.where(np.isfinite(expected), np.clip(expected, 0, None), np.nan)
             alive = np.where(np.isfinite(alive), np.clip(alive, 0, 1), np.nan)
+            silent = np.where(np.isfinite(silent), np.clip(silent, 0, 1), np.nan)
         parts.append(pd.DataFrame({
             "customer_id": rows["customer_id"].astype("string").to_numpy(),
             "as_of_date": pd.to_datetime(rows["as_of_date"]).to_numpy(),
             "expected_purchases_next_horizon": expected,
             "probability_alive": alive,
+            "probability_no_purchase_next_horizon": silent,
         }))
     if not parts:
         return pd.DataFrame({"customer_id": pd.Series(dtype="string"), "as_of_date": pd.Series(dtype="datetime64[us]"),
                              "expected_purchases_next_horizon": pd.Series(dtype="float64"),
-                             "probability_alive": pd.Series(dtype="float64")})
+                             "probability_alive": pd.Series(dtype="float64"),
+                             "probability_no_purchase_next_horizon": pd.Series(dtype="float64")})
     return pd.concat(parts, ignore_index=True)[OUTPUT_COLUMNS]

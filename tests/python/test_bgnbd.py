@@ -51,6 +51,24 @@ def test_expected_purchases_and_probability_alive_predict_the_future():
     assert later[0] > later[1]
 
 
+def test_probability_of_no_purchase_is_calibrated_on_simulated_customers():
+    """With the true parameters, P(no purchase in the next 90 days | history) matches what the
+    simulated customers then did: overall and within each quintile of the prediction."""
+    x, t_x, age, bought_later = simulate(40_000, 365, 90, seed=3)
+    silent = bgnbd.probability_no_purchase(np.array(TRUE), 90.0, x, t_x, age)
+    assert np.all((silent >= 0) & (silent <= 1))
+    assert abs(silent.mean() - (~bought_later).mean()) < 0.01
+    edges = np.quantile(silent, [0.2, 0.4, 0.6, 0.8])
+    bins = np.searchsorted(edges, silent)
+    for b in range(5):
+        inside = bins == b
+        assert abs(silent[inside].mean() - (~bought_later[inside]).mean()) < 0.03, b
+    # a new customer (no history yet) is silent with the NBD probability (alpha / (alpha + t)) ** r
+    r, alpha, _, _ = TRUE
+    new = bgnbd.probability_no_purchase(np.array(TRUE), 90.0, np.zeros(1), np.zeros(1), np.zeros(1))
+    np.testing.assert_allclose(new, (alpha / (alpha + 90.0)) ** r)
+
+
 def test_features_per_snapshot_and_null_when_too_few_customers():
     x, t_x, age, _ = simulate(3_000, 365, 90, seed=2)
     frame = pd.DataFrame({
@@ -65,4 +83,5 @@ def test_features_per_snapshot_and_null_when_too_few_customers():
     assert list(out.columns) == bgnbd.OUTPUT_COLUMNS
     big = out[out["as_of_date"] == pd.Timestamp("2024-01-31")]
     assert big["probability_alive"].notna().all() and len(big) == 3_000
+    assert big["probability_no_purchase_next_horizon"].between(0, 1).all()
     assert out[out["as_of_date"] == pd.Timestamp("2024-02-29")]["probability_alive"].isna().all()

@@ -68,4 +68,6 @@ def test_backtest_beats_recency_on_the_sample(sample_dirs, tmp_path):
     model, recency = result["model"], result["recency_only"]
     assert model["roc_auc"] > recency["roc_auc"] + 0.02
     assert model["expected_calibration_error"] < 0.08
+    # the BG/NBD baseline is there and ranks better than chance, but below the model
+    assert 0.6 < result["bgnbd"]["roc_auc"] < model["roc_auc"]
     assert (tmp_path / "backtest" / "backtest.json").exists()
