@@ -1,7 +1,9 @@
 -- One row per customer per as_of_date with at least one completed order line on or before it:
 -- product and category breadth, and the favourite category (most spend; ties by name).
--- Breadth counts each (customer, product) once from its first purchase date, and category spend
--- is summed per customer, category and day, so the snapshot join stays small.
+-- Orders are joined to the snapshots first (a few million rows), and their lines follow them by
+-- order_id, so the lines are joined once. Spend is summed per product, then per category, then
+-- per snapshot: each level counts the distinct keys of the one below, with no distinct count and
+-- no window.
 with
 
 order_items as (
@@ -39,110 +41,102 @@ snapshots as (
 
 ),
 
-lines_joined_to_orders as (
+orders_in_snapshots as (
 
     select
-        orders.customer_id,
-        order_items.product_id,
-        products.category,
-        order_items.line_amount,
-        {{ dbt.cast('orders.ordered_at', 'date') }} as purchase_date
-    from order_items
-    inner join orders
-        on order_items.order_id = orders.order_id
-    left join products
-        on order_items.product_id = products.product_id
-
-),
-
-first_product_purchases as (
-
-    select
-        customer_id,
-        product_id,
-        category,
-        min(purchase_date) as first_purchase_date
-    from lines_joined_to_orders
-    group by 1, 2, 3
-
-),
-
-daily_category_spend as (
-
-    select
-        customer_id,
-        category,
-        purchase_date,
-        sum(line_amount) as spend_amount
-    from lines_joined_to_orders
-    group by 1, 2, 3
-
-),
-
-breadth as (
-
-    select
-        first_product_purchases.customer_id,
-        snapshots.as_of_date,
-        count(*) as distinct_product_count,
-        count(distinct first_product_purchases.category) as distinct_category_count
-    from first_product_purchases
+        orders.order_id,
+        snapshots.customer_id,
+        snapshots.as_of_date
+    from orders
     inner join snapshots
         on
-            first_product_purchases.customer_id = snapshots.customer_id
-            and first_product_purchases.first_purchase_date <= snapshots.as_of_date
-    group by 1, 2
+            orders.customer_id = snapshots.customer_id
+            and {{ dbt.cast('orders.ordered_at', 'date') }} <= snapshots.as_of_date
+
+),
+
+product_spend as (
+
+    select
+        orders_in_snapshots.customer_id,
+        orders_in_snapshots.as_of_date,
+        products.category,
+        order_items.product_id,
+        sum(order_items.line_amount) as spend_amount
+    from order_items
+    inner join orders_in_snapshots
+        on order_items.order_id = orders_in_snapshots.order_id
+    left join products
+        on order_items.product_id = products.product_id
+    group by 1, 2, 3, 4
 
 ),
 
 category_spend as (
 
     select
-        daily_category_spend.customer_id,
-        snapshots.as_of_date,
-        daily_category_spend.category,
-        sum(daily_category_spend.spend_amount) as spend_amount
-    from daily_category_spend
-    inner join snapshots
-        on
-            daily_category_spend.customer_id = snapshots.customer_id
-            and daily_category_spend.purchase_date <= snapshots.as_of_date
+        customer_id,
+        as_of_date,
+        category,
+        count(*) as product_count,
+        sum(spend_amount) as spend_amount
+    from product_spend
     group by 1, 2, 3
 
 ),
 
-category_ranked as (
+snapshot_spend as (
 
     select
         customer_id,
         as_of_date,
-        category,
-        spend_amount,
-        sum(spend_amount) over (partition by customer_id, as_of_date) as total_spend_amount,
-        row_number() over (
-            partition by customer_id, as_of_date
-            order by case when category is null then 1 else 0 end, spend_amount desc, category asc
-        ) as spend_rank
+        {{ dbt.cast('sum(product_count)', dbt.type_bigint()) }} as distinct_product_count,
+        count(category) as distinct_category_count,
+        sum(spend_amount) as total_spend_amount,
+        max(case when category is not null then spend_amount end) as favourite_spend_amount
     from category_spend
+    group by 1, 2
+
+),
+
+-- the named category with the most spend, the first by name on a tie (or, should every named
+-- category's spend be null, the first by name)
+favourite_categories as (
+
+    select
+        category_spend.customer_id,
+        category_spend.as_of_date,
+        min(category_spend.category) as favourite_category
+    from category_spend
+    inner join snapshot_spend
+        on
+            category_spend.customer_id = snapshot_spend.customer_id
+            and category_spend.as_of_date = snapshot_spend.as_of_date
+    where
+        category_spend.category is not null
+        and (
+            category_spend.spend_amount = snapshot_spend.favourite_spend_amount
+            or snapshot_spend.favourite_spend_amount is null
+        )
+    group by 1, 2
 
 ),
 
 final as (
 
     select
-        breadth.customer_id,
-        breadth.as_of_date,
-        breadth.distinct_product_count,
-        breadth.distinct_category_count,
-        category_ranked.category as favourite_category,
-        category_ranked.spend_amount / nullif(category_ranked.total_spend_amount, 0) as favourite_category_spend_share
-    from breadth
-    left join category_ranked
+        snapshot_spend.customer_id,
+        snapshot_spend.as_of_date,
+        snapshot_spend.distinct_product_count,
+        snapshot_spend.distinct_category_count,
+        favourite_categories.favourite_category,
+        snapshot_spend.favourite_spend_amount / nullif(snapshot_spend.total_spend_amount, 0)
+            as favourite_category_spend_share
+    from snapshot_spend
+    left join favourite_categories
         on
-            breadth.customer_id = category_ranked.customer_id
-            and breadth.as_of_date = category_ranked.as_of_date
-            and category_ranked.spend_rank = 1
-            and category_ranked.category is not null
+            snapshot_spend.customer_id = favourite_categories.customer_id
+            and snapshot_spend.as_of_date = favourite_categories.as_of_date
 
 )
 
