@@ -60,10 +60,15 @@ def make_sentiment_pipeline(random_state: int = 0) -> Pipeline:
 
 
 def expected_rating(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
-    """Expected star rating under the fitted pipeline's class probabilities."""
-    probabilities = pipeline.predict_proba(texts.fillna("").astype(str))
+    """Expected star rating under the fitted pipeline's class probabilities.
+
+    Each distinct text is scored once (short reviews such as "Great product" repeat): a row's
+    TF-IDF vector and probabilities depend only on its own text, so the numbers are the same.
+    """
+    codes, distinct = pd.factorize(texts.fillna("").astype(str))
+    probabilities = pipeline.predict_proba(pd.Series(distinct, dtype=object))
     classes = pipeline.named_steps["classifier"].classes_.astype(float)
-    return probabilities @ classes
+    return (probabilities @ classes)[codes]
 
 
 def _text_hash(texts: pd.Series) -> np.ndarray:

@@ -128,3 +128,17 @@ def test_deterministic():
     a = score_reviews(reviews, cutoff, pd.Timestamp("2100-01-01"))
     b = score_reviews(reviews.sample(frac=1, random_state=3), cutoff, pd.Timestamp("2100-01-01"))
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_repeated_texts_are_scored_once_with_the_same_numbers():
+    from churnwarehouse import sentiment
+
+    reviews = make_reviews(400)
+    pipeline = sentiment.make_sentiment_pipeline()
+    pipeline.fit(reviews["review_text"], reviews["rating"])
+    texts = pd.concat([reviews["review_text"].iloc[:50], pd.Series([None, "", "love it item"])], ignore_index=True)
+    texts = texts.sample(frac=3, replace=True, random_state=1).reset_index(drop=True)
+    assert texts.nunique(dropna=False) < len(texts)
+    classes = pipeline.named_steps["classifier"].classes_.astype(float)
+    one_by_one = np.array([pipeline.predict_proba([t if isinstance(t, str) else ""])[0] @ classes for t in texts])
+    np.testing.assert_array_equal(sentiment.expected_rating(pipeline, texts), one_by_one)
