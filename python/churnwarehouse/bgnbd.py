@@ -4,11 +4,13 @@ For each snapshot, the four BG/NBD parameters are fitted by maximum likelihood o
 snapshot's own customers (repeat purchase days x, time of the last purchase t_x and age T, in
 days, all known at the as-of date), and every customer gets the expected number of purchase
 days in the next ``horizon`` days and the probability of still being "alive". No label is used,
-so fitting on the scoring snapshot is as legitimate as on a training one. It also gives the
-model's own churn probability, the chance of no purchase at all in the next ``horizon`` days
-(``probability_no_purchase_next_horizon``): the BG/NBD baseline the backtest reports beside the
-churn model. It is not a model feature (the history it is computed from already is one). Fitting uses at most
+so fitting on the scoring snapshot is as legitimate as on a training one. Fitting uses at most
 ``max_fit_rows`` customers per snapshot (a deterministic sample); the closed forms apply to all.
+
+It also gives the purchase model's own churn probability, the chance of no purchase at all in
+the next ``horizon`` days (``probability_no_purchase_next_horizon``): the BG/NBD baseline the
+backtest reports beside the churn model. It is not a churn-model feature: the history it is
+computed from already is one, and adding it did not improve out-of-time validation.
 """
 
 from __future__ import annotations
