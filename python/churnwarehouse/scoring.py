@@ -125,10 +125,13 @@ def reusable_version(registry_path: Path, scoring: dt.date, config: TrainingConf
 SCORING_DISTRIBUTION = "scoring_distribution.json"
 
 
-def snapshot_distribution(model: ChurnModel, frame: pd.DataFrame, probability: np.ndarray) -> dict[str, Any]:
+def snapshot_distribution(model: ChurnModel, frame: pd.DataFrame, probability: np.ndarray,
+                          features: pd.DataFrame | None = None) -> dict[str, Any]:
     """Shares of a snapshot in the model's drift bins: each numeric feature (missing + the
-    training deciles), each category, and the score in ten bins."""
-    features = prepare_features(frame, model.numeric_features, model.categorical_features)
+    training deciles), each category, and the score in ten bins. ``features``: ``frame`` already
+    passed through ``prepare_features``, when the caller has it."""
+    if features is None:
+        features = prepare_features(frame, model.numeric_features, model.categorical_features)
     n = max(len(features), 1)
     numeric = {}
     for column, stats in model.drift_baseline["numeric"].items():
@@ -291,7 +294,7 @@ def empty_drift() -> pd.DataFrame:
 def feature_drift(model: ChurnModel, version: str, frame: pd.DataFrame, probability: np.ndarray) -> pd.DataFrame:
     """PSI of each feature and of the churn probability: scoring snapshot vs training data."""
     features = prepare_features(frame, model.numeric_features, model.categorical_features)
-    psi = distribution_psi(training_distribution(model), snapshot_distribution(model, frame, probability))
+    psi = distribution_psi(training_distribution(model), snapshot_distribution(model, frame, probability, features))
     out = pd.DataFrame(psi, columns=["feature_kind", "feature", "psi"])
     out["scoring_mean"] = [
         features[column].mean() if kind == "numeric"
@@ -311,6 +314,9 @@ def build_drift(features, scores, registry_table, registry_path: str) -> pd.Data
     if version is None:
         return empty_drift()
     model, _ = registry.load(Path(registry_path), version)
-    frame = features.filter("is_scoring_snapshot").df().sort_values("customer_id").reset_index(drop=True)
-    probability = scores.df().sort_values("customer_id")["churn_probability"].to_numpy()
-    return feature_drift(model, version, frame, probability)
+    # only the columns drift reads, each customer's features beside their score, in customer order
+    columns = ", ".join(f'"{c}"' for c in ["customer_id", "as_of_date", *model.feature_columns]
+                        if c in features.columns)
+    frame = features.filter("is_scoring_snapshot").select(columns).join(
+        scores.select("customer_id, churn_probability"), "customer_id").order("customer_id").df()
+    return feature_drift(model, version, frame, frame["churn_probability"].to_numpy())
