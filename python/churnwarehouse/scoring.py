@@ -184,15 +184,15 @@ def record_scoring_distribution(registry_path: Path, version: str, model: ChurnM
 
 
 def choose_model(registry_path: Path, labelled: pd.DataFrame, scoring: dt.date, config: TrainingConfig,
-                 policy: RetrainingPolicy, scoring_rows) -> tuple[str, str]:
+                 policy: RetrainingPolicy, scoring_rows: pd.DataFrame) -> tuple[str, str]:
     """This build's model version and why: reloaded, reused under the policy, or trained.
 
-    ``scoring_rows`` is called once for the scoring snapshot's features (``load_scoring_sample``):
-    they are part of the version (the seasonal shift may match base rates on them, see
+    ``scoring_rows`` are the scoring snapshot's features (``load_scoring_sample``): they are
+    part of the version (the seasonal shift may match base rates on them, see
     ``modeling.seasonal_offset``), drift since a candidate's own scoring snapshot is measured on
     them, and a version trained here keeps their distribution for later builds.
     """
-    frame = scoring_rows().sort_values("customer_id", kind="stable").reset_index(drop=True)
+    frame = scoring_rows.sort_values("customer_id", kind="stable").reset_index(drop=True)
     features_only = frame.drop(columns=["churned", "days_to_next_order"], errors="ignore")
     version = registry.model_version(labelled, scoring, config, features_only)
     if (registry_path / version / registry.METADATA).exists():
@@ -231,7 +231,7 @@ def build_model_registry(features, registry_path: str, settings: dict[str, Any])
     scoring = scoring_date(features)
     try:
         version, reason = choose_model(Path(registry_path), labelled, scoring, config, policy,
-                                       lambda: load_scoring_sample(features))
+                                       load_scoring_sample(features))
     except InsufficientHistoryError:
         version, reason = None, None
     return registry.registry_frame(Path(registry_path), version, reason)

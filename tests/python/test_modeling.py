@@ -285,15 +285,22 @@ def _assert_equal_to_full_perturbation(model, rows, probability, fast, groups) -
         np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
 
 
+def _one_family_model(snapshots, family):
+    """A model of one family, 500 rows of the latest snapshot, their probabilities, and the
+    reason groups restricted to the model's features."""
+    config = TrainingConfig(families=(family,), permutation_rows=2_000, permutation_repeats=2)
+    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    model, _ = train_churn_model(snapshots, scoring_date, config)
+    assert model.family == family
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(500).reset_index(drop=True)
+    groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
+    return model, rows, model.predict_probability(rows), groups
+
+
 def test_boosting_reasons_equal_full_perturbation(snapshots):
     """The tree-subset shortcut for gradient boosting gives the same contributions as predicting
     every perturbed frame in full."""
-    config = TrainingConfig(families=("gradient_boosting",), permutation_rows=2_000, permutation_repeats=2)
-    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
-    model, _ = train_churn_model(snapshots, scoring_date, config)
-    assert model.family == "gradient_boosting"
-    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(500).reset_index(drop=True)
-    probability = model.predict_probability(rows)
+    model, rows, probability, groups = _one_family_model(snapshots, "gradient_boosting")
     # the binned prediction path gives scikit-learn's own probabilities
     from churnwarehouse.modeling import prepare_features
     sklearn_probability = model.pipeline.predict_proba(
@@ -301,7 +308,6 @@ def test_boosting_reasons_equal_full_perturbation(snapshots):
     np.testing.assert_allclose(model.raw_probability(rows), sklearn_probability, rtol=0, atol=1e-12)
     fast_probability, fast = reasons.probabilities_and_contributions(model, rows, batch_size=200)
     np.testing.assert_array_equal(fast_probability, probability)
-    groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
     assert reasons._BoostingPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
     _assert_equal_to_full_perturbation(model, rows, probability, fast, groups)
 
@@ -309,13 +315,7 @@ def test_boosting_reasons_equal_full_perturbation(snapshots):
 def test_linear_reasons_equal_full_perturbation(snapshots):
     """The logistic-regression shortcut (transform once, move the logit by the group's columns)
     gives the same contributions as predicting every perturbed frame in full."""
-    config = TrainingConfig(families=("logistic_regression",), permutation_rows=2_000, permutation_repeats=2)
-    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
-    model, _ = train_churn_model(snapshots, scoring_date, config)
-    assert model.family == "logistic_regression"
-    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(500).reset_index(drop=True)
-    probability = model.predict_probability(rows)
-    groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
+    model, rows, probability, groups = _one_family_model(snapshots, "logistic_regression")
     assert reasons._LinearPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
     fast_probability, fast = reasons.probabilities_and_contributions(model, rows, batch_size=200)
     np.testing.assert_array_equal(fast_probability, probability)
@@ -335,23 +335,23 @@ def test_retraining_policy_reuses_a_recent_model_and_retrains_an_old_or_drifted_
     policy = RetrainingPolicy(max_age_days=30, max_psi=0.25)
 
     # the same data again: reloaded
-    assert choose_model(tmp_path, snapshots, trained_for, FAST, policy, lambda: latest)[0] == version
+    assert choose_model(tmp_path, snapshots, trained_for, FAST, policy, latest)[0] == version
     # five days later, no drift: reused, with its age and drift in the reason
-    chosen, reason = choose_model(tmp_path, newer, trained_for + dt.timedelta(days=5), FAST, policy, lambda: latest)
+    chosen, reason = choose_model(tmp_path, newer, trained_for + dt.timedelta(days=5), FAST, policy, latest)
     assert chosen == version and reason.startswith("reused") and "5 days" in reason
     # five days later but the customers drifted: retrained
     drifted = latest.assign(days_since_last_order=latest["days_since_last_order"] * 3)
-    chosen, reason = choose_model(tmp_path, newer, trained_for + dt.timedelta(days=5), FAST, policy, lambda: drifted)
+    chosen, reason = choose_model(tmp_path, newer, trained_for + dt.timedelta(days=5), FAST, policy, drifted)
     assert chosen != version and reason.startswith("trained") and "PSI" in reason
     # 45 days later: too old, retrained
     chosen, reason = choose_model(tmp_path, newer.iloc[:-5], trained_for + dt.timedelta(days=45), FAST, policy,
-                                  lambda: latest)
+                                  latest)
     assert chosen != version and reason.startswith("trained")
     # never a model trained for a later scoring date (it has seen that date's data)
     chosen, _ = choose_model(tmp_path, newer.iloc[:-9], trained_for - dt.timedelta(days=3), FAST, policy,
-                             lambda: latest)
+                             latest)
     assert chosen != version
     # max_age_days = 0: every new scoring date trains
     chosen, reason = choose_model(tmp_path, newer.iloc[:-13], trained_for + dt.timedelta(days=5), FAST,
-                                  RetrainingPolicy(0, 0.25), lambda: latest)
+                                  RetrainingPolicy(0, 0.25), latest)
     assert chosen != version and reason.startswith("trained: retraining on every build")
