@@ -125,21 +125,93 @@ class ChurnModel:
         return np.concatenate(parts) if parts else np.array([], dtype=float)
 
 
+class TreeTable:
+    """One fitted tree as a lookup table over its splits.
+
+    Each split of the tree is a bit of a row's *code*: set when the row's bin goes left there
+    (scikit-learn's own rule: the missing bin follows ``missing_go_to_left``, a categorical split
+    reads its bitset, a numeric one compares with ``bin_threshold``), computed for every split
+    whether or not the row's path reaches it. ``values[code]`` is the leaf the path of those
+    sides ends in, so a row's score is ``values[code]``: the same number scikit-learn's
+    predictor returns. Setting some columns to other bins changes only those columns' bits,
+    which is what makes perturbations cheap (``perturbation_delta``).
+    """
+
+    #: Trees with more splits than this are not tabulated (2**splits entries).
+    MAX_SPLITS = 14
+
+    def __init__(self, predictor, missing_bin: int):
+        nodes = predictor.nodes
+        is_leaf = nodes["is_leaf"].astype(bool)
+        splits = np.flatnonzero(~is_leaf)
+        if len(splits) > self.MAX_SPLITS:
+            raise ValueError(f"a tree with {len(splits)} splits is too large to tabulate")
+        self.dtype = np.uint8 if len(splits) <= 8 else np.uint16
+        self.features = nodes["feature_idx"][splits].astype(np.intp)
+        bins = np.arange(256)
+        self.bits = np.zeros((len(splits), 256), dtype=self.dtype)  # bit k of the code, by bin
+        for k, node in enumerate(splits):
+            record = nodes[node]
+            if record["is_categorical"]:
+                bitset = predictor.binned_left_cat_bitsets[record["bitset_idx"]].astype(np.int64)
+                left = ((bitset[bins // 32] >> (bins % 32)) & 1).astype(bool)
+            else:
+                left = bins <= int(record["bin_threshold"])
+            left[missing_bin] = bool(record["missing_go_to_left"])
+            self.bits[k] = left.astype(self.dtype) << k
+        # walk every code down the tree at once
+        position = np.full(len(nodes), -1)
+        position[splits] = np.arange(len(splits))
+        codes = np.arange(2 ** len(splits), dtype=np.int64)
+        node = np.zeros(len(codes), dtype=np.int64)
+        while True:
+            at_split = np.flatnonzero(~is_leaf[node])
+            if not len(at_split):
+                break
+            here = node[at_split]
+            goes_left = (codes[at_split] >> position[here]) & 1
+            node[at_split] = np.where(goes_left == 1, nodes["left"][here], nodes["right"][here])
+        self.values = nodes["value"][node].astype(np.float64)
+
+    def code(self, binned: np.ndarray) -> np.ndarray:
+        """Each row's code (``binned`` in column-major order is fastest)."""
+        code = np.zeros(len(binned), dtype=self.dtype)
+        for bits, feature in zip(self.bits, self.features):
+            code |= bits.take(binned[:, feature])  # take: about 2.5x faster than fancy indexing
+        return code
+
+    def perturbation_delta(self, columns: list[int], reference_bins: np.ndarray) -> np.ndarray | None:
+        """By code: the change in the row's score when ``columns`` take ``reference_bins``
+        (their bits become the reference's, the others stay), or None when it is always 0."""
+        touched = np.flatnonzero(np.isin(self.features, columns))
+        if not len(touched):
+            return None
+        mask = reference = 0
+        for k in touched:
+            mask |= 1 << int(k)
+            reference |= int(self.bits[k][reference_bins[self.features[k]]])
+        codes = np.arange(len(self.values), dtype=np.int64)
+        delta = self.values[(codes & ~mask) | reference] - self.values
+        return delta if delta.any() else None
+
+
 class BinnedTrees:
     """The trees of a fitted HistGradientBoosting pipeline, applied to the binned rows they were
     grown on: a row's bin lies on the same side of every split as its value, so the numbers are
-    scikit-learn's own, and uint8 rows traverse about 4x faster than floats at a million rows.
-    Scoring sums every tree; reasons re-evaluate only the trees that split on a group.
+    scikit-learn's own. Each tree is a lookup table over its splits (``TreeTable``): a row's
+    code per tree is a few byte lookups, and its score is summed in tree order as scikit-learn
+    sums it, so the probabilities are the same. Reasons reuse the codes of each batch.
 
-    ``BinnedTrees.of(pipeline)`` is None for other estimators, or for a scikit-learn whose tree
-    internals differ (callers then use ``predict_proba``).
+    ``BinnedTrees.of(pipeline)`` is None for other estimators, for trees too large to tabulate,
+    or for a scikit-learn whose tree internals differ (callers then use ``predict_proba``).
     """
 
     def __init__(self, pipeline: Pipeline, positions: list[int]):
         self.preprocess, self.estimator = pipeline[:-1], pipeline[-1]
         self.predictors = [trees[0] for trees in self.estimator._predictors]
         self.baseline = float(np.ravel(self.estimator._baseline_prediction)[0])
-        self.missing_bin = self.estimator._bin_mapper.missing_values_bin_idx_
+        self.missing_bin = int(self.estimator._bin_mapper.missing_values_bin_idx_)
+        self.tables = [TreeTable(predictor, self.missing_bin) for predictor in self.predictors]
         self.names = list(self.preprocess.get_feature_names_out())
         self.positions = positions  # input column -> column of the binned matrix
 
@@ -153,70 +225,30 @@ class BinnedTrees:
             trees = cls(pipeline, [])
             trees.positions = _binned_positions(estimator, len(trees.names))
             return trees if trees.positions is not None else None
-        except (AttributeError, TypeError, ValueError):
+        except (AttributeError, TypeError, ValueError, IndexError):
             return None
 
     def bin(self, features: pd.DataFrame) -> np.ndarray:
-        """Prepared features as the uint8 matrix the trees split on."""
+        """Prepared features as the uint8 matrix the trees split on (column-major)."""
         internal = self.estimator._preprocess_X(self.preprocess.transform(features), reset=False)
-        return np.ascontiguousarray(self.estimator._bin_mapper.transform(np.asarray(internal, dtype=np.float64)))
+        return np.asfortranarray(self.estimator._bin_mapper.transform(np.asarray(internal, dtype=np.float64)))
 
-    def tree_score(self, tree: int, binned: np.ndarray) -> np.ndarray:
-        return self.predictors[tree].predict_binned(binned, self.missing_bin, prediction_threads())
+    def codes(self, binned: np.ndarray) -> list[np.ndarray]:
+        """Each row's code in each tree."""
+        return [table.code(binned) for table in self.tables]
 
-    def split_columns(self, tree: int) -> set[int]:
-        nodes = self.predictors[tree].nodes
-        return set(nodes["feature_idx"][~nodes["is_leaf"].astype(bool)].tolist())
-
-    def goes_left(self, tree: int, node: int, bin_value: int) -> bool:
-        """The side of a split a binned value takes (scikit-learn's own rule, for one value)."""
-        record = self.predictors[tree].nodes[node]
-        if bin_value == self.missing_bin:
-            return bool(record["missing_go_to_left"])
-        if record["is_categorical"]:
-            bitset = self.predictors[tree].binned_left_cat_bitsets[record["bitset_idx"]]
-            return bool((int(bitset[bin_value // 32]) >> (bin_value % 32)) & 1)
-        return bin_value <= int(record["bin_threshold"])
-
-    def leaf_classes(self, tree: int) -> np.ndarray:
-        """The tree's distinct leaf values, sorted: a row's score tells which of them it reached."""
-        nodes = self.predictors[tree].nodes
-        return np.unique(nodes["value"][nodes["is_leaf"].astype(bool)])
-
-    def diverging_leaf_classes(self, tree: int, columns: set[int], reference_bins: np.ndarray) -> np.ndarray:
-        """For each of ``leaf_classes(tree)``: can a row that reached it reach another leaf once
-        ``columns`` are set to ``reference_bins``?
-
-        A row keeps its leaf unless its path crosses a split on one of ``columns`` on the other
-        side from the reference value: elsewhere on the path its own values still decide, and
-        they did not change. Leaves sharing a value are merged (True if any of them diverges).
-        """
-        nodes = self.predictors[tree].nodes
-        classes = self.leaf_classes(tree)
-        diverges = np.zeros(len(classes), dtype=bool)
-        stack = [(0, False)]
-        while stack:
-            node, crossed = stack.pop()
-            record = nodes[node]
-            if record["is_leaf"]:
-                if crossed:
-                    diverges[np.searchsorted(classes, record["value"])] = True
-                continue
-            feature = int(record["feature_idx"])
-            left = self.goes_left(tree, node, int(reference_bins[feature])) if feature in columns else None
-            stack.append((int(record["left"]), crossed or left is False))
-            stack.append((int(record["right"]), crossed or left is True))
-        return diverges
+    def raw_score(self, codes: list[np.ndarray]) -> np.ndarray:
+        """The raw (logit) score: the baseline plus each tree's leaf value, summed in tree order."""
+        raw = np.full(len(codes[0]) if codes else 0, self.baseline)
+        for table, code in zip(self.tables, codes):
+            raw += table.values.take(code)
+        return raw
 
     def column(self, feature: str) -> int | None:
         return self.positions[self.names.index(feature)] if feature in self.names else None
 
     def probability(self, features: pd.DataFrame) -> np.ndarray:
-        binned = self.bin(features)
-        raw = np.full(len(binned), self.baseline)
-        for tree in range(len(self.predictors)):
-            raw += self.tree_score(tree, binned)
-        return expit(raw)
+        return expit(self.raw_score(self.codes(self.bin(features))))
 
 
 def _binned_positions(estimator, n_features: int) -> list[int] | None:

@@ -216,8 +216,9 @@ def probabilities_and_contributions(model, frame: pd.DataFrame, probability: np.
     """The model's calibrated probability for each row and each reason group's contribution to it.
 
     For gradient boosting the perturbed predictions are exact but cheaper (``_BoostingPerturbations``):
-    the raw score is a sum over trees, and only the (tree, row) pairs a perturbation can move
-    to another leaf are evaluated again, on the binned rows. For logistic regression the rows are
+    each tree is a lookup table over its splits, so a group's perturbation changes a row's score
+    in a tree by an amount tabulated once per model, looked up by the row's code in that tree.
+    For logistic regression the rows are
     transformed once and each group's perturbation moves the logit by its own columns' terms
     (``_LinearPerturbations``). The unperturbed probabilities come out of the same pass. Other
     families predict each perturbed frame in full.
@@ -257,25 +258,23 @@ def _reference_row(model, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class _BoostingPerturbations:
-    """Exact perturbed probabilities for a HistGradientBoosting pipeline, evaluated sparingly.
+    """Exact perturbed probabilities for a HistGradientBoosting pipeline, by table lookups.
 
-    A tree that never splits on a group keeps every row's score. In a tree that does, a row
-    keeps its leaf unless its path crosses a split on the group on the other side from the
-    group's reference value (elsewhere its own, unchanged values still decide), so only rows
-    that reached such a leaf are evaluated again (``BinnedTrees.diverging_leaf_classes``; the
-    leaf is told by the row's score). Which leaves diverge is worked out once per model.
+    Setting a group's features to their reference values changes, in each tree, only the bits
+    of the splits on the group's columns (``TreeTable``): every other split still sees the
+    row's own, unchanged values. So for each tree that splits on the group, the change in the
+    row's score is a function of its code alone, tabulated once per model
+    (``TreeTable.perturbation_delta``), and a group's perturbed score is the row's score plus
+    one lookup per such tree, added in tree order.
     """
 
     def __init__(self, model, trees: BinnedTrees, reference_bins: np.ndarray, groups: dict[str, list[str]]):
-        self.model, self.trees, self.reference_bins = model, trees, reference_bins
-        self.classes = [trees.leaf_classes(i) for i in range(len(trees.predictors))]
-        split_columns = [trees.split_columns(i) for i in range(len(trees.predictors))]
-        self.plan: dict[str, tuple[list[int], list[tuple[int, np.ndarray]]]] = {}
+        self.model, self.trees = model, trees
+        self.plan: dict[str, list[tuple[int, np.ndarray]]] = {}
         for group, used in groups.items():
-            columns = {trees.column(c) for c in used} - {None}
-            diverging = [(i, trees.diverging_leaf_classes(i, columns, reference_bins))
-                         for i in range(len(trees.predictors)) if split_columns[i] & columns]
-            self.plan[group] = (sorted(columns), [(i, d) for i, d in diverging if d.any()])
+            columns = sorted({trees.column(c) for c in used} - {None})
+            deltas = [(i, table.perturbation_delta(columns, reference_bins)) for i, table in enumerate(trees.tables)]
+            self.plan[group] = [(i, delta) for i, delta in deltas if delta is not None]
 
     @classmethod
     def of(cls, model, frame: pd.DataFrame, groups: dict[str, list[str]]) -> _BoostingPerturbations | None:
@@ -288,25 +287,13 @@ class _BoostingPerturbations:
     def probabilities(self, batch: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The batch's probabilities, and per group with the group at its reference values."""
         model, trees = self.model, self.trees
-        matrix = trees.bin(prepare_features(batch, model.numeric_features, model.categorical_features))
-        per_tree = [trees.tree_score(i, matrix) for i in range(len(trees.predictors))]
-        raw = np.full(len(matrix), trees.baseline)
-        for scores in per_tree:  # in tree order, as scikit-learn sums them: the same probabilities
-            raw += scores
-        leaves: dict[int, np.ndarray] = {}
+        codes = trees.codes(trees.bin(prepare_features(batch, model.numeric_features, model.categorical_features)))
+        raw = trees.raw_score(codes)
         out = {}
-        for group, (columns, diverging) in self.plan.items():
-            # every step before the trees is column-wise, so the group's reference bins can be
-            # written straight into the binned rows
-            perturbed = matrix.copy()
-            perturbed[:, columns] = self.reference_bins[columns]
+        for group, deltas in self.plan.items():
             group_raw = raw.copy()
-            for i, diverges in diverging:
-                if i not in leaves:
-                    leaves[i] = np.searchsorted(self.classes[i], per_tree[i])
-                rows = np.flatnonzero(diverges[leaves[i]])
-                if len(rows):
-                    group_raw[rows] += trees.tree_score(i, perturbed[rows]) - per_tree[i][rows]
+            for i, delta in deltas:
+                group_raw += delta.take(codes[i])
             out[group] = shift_probability(expit(group_raw), model.logit_offset)
         return shift_probability(expit(raw), model.logit_offset), out
 

@@ -275,13 +275,21 @@ def test_last_bit_float_noise_changes_neither_version_nor_scores(snapshots, tmp_
     np.testing.assert_array_equal(model.predict_probability(rows), noisy_model.predict_probability(noisy_rows))
 
 
+def _sklearn_probability(model, frame):
+    """The calibrated probability through scikit-learn's own predict_proba (no shortcut)."""
+    from churnwarehouse.modeling import prepare_features, shift_probability
+    raw = model.pipeline.predict_proba(prepare_features(frame, model.numeric_features, model.categorical_features))
+    return shift_probability(raw[:, 1], model.logit_offset)
+
+
 def _assert_equal_to_full_perturbation(model, rows, probability, fast, groups) -> None:
-    """Each group's fast contribution equals the drop when the whole perturbed frame is predicted."""
+    """Each group's fast contribution equals the drop when scikit-learn predicts the whole
+    perturbed frame."""
     for group in fast.columns:
         perturbed = rows.copy()
         for column in groups[group]:
             perturbed[column] = model.reference_values.get(column)
-        full = probability - model.predict_probability(perturbed)
+        full = probability - _sklearn_probability(model, perturbed)
         np.testing.assert_allclose(fast[group].to_numpy(), full, rtol=0, atol=1e-12)
 
 
@@ -297,9 +305,26 @@ def _one_family_model(snapshots, family):
     return model, rows, model.predict_probability(rows), groups
 
 
+def test_tree_tables_reproduce_scikit_learns_trees(snapshots):
+    """Each tree's lookup table gives scikit-learn's own leaf value for any binned row: every
+    bin of every column, the missing bin, categorical splits included."""
+    from churnwarehouse.modeling import BinnedTrees
+    model, _, _, _ = _one_family_model(snapshots, "gradient_boosting")
+    trees = BinnedTrees.of(model.pipeline)
+    assert trees is not None and model.categorical_features
+    assert any(node["is_categorical"] for p in trees.predictors for node in p.nodes if not node["is_leaf"])
+    rng = np.random.default_rng(0)
+    binned = rng.integers(0, 256, size=(5_000, len(trees.positions)), dtype=np.uint8)
+    binned[rng.random(binned.shape) < 0.1] = trees.missing_bin
+    binned = np.asfortranarray(binned)
+    for table, predictor, code in zip(trees.tables, trees.predictors, trees.codes(binned)):
+        expected = predictor.predict_binned(np.ascontiguousarray(binned), trees.missing_bin, 1)
+        np.testing.assert_array_equal(table.values[code], expected)
+
+
 def test_boosting_reasons_equal_full_perturbation(snapshots):
-    """The tree-subset shortcut for gradient boosting gives the same contributions as predicting
-    every perturbed frame in full."""
+    """The lookup-table shortcut for gradient boosting gives the same contributions as
+    scikit-learn predicting every perturbed frame in full."""
     model, rows, probability, groups = _one_family_model(snapshots, "gradient_boosting")
     # the binned prediction path gives scikit-learn's own probabilities
     from churnwarehouse.modeling import prepare_features
