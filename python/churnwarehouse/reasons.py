@@ -392,23 +392,31 @@ class _RowView:
 
 def top_reasons(frame: pd.DataFrame, contributions: pd.DataFrame, count: int = 3,
                 min_contribution: float = 0.005) -> pd.DataFrame:
-    """The ``count`` largest positive contributions per row, written in plain words."""
-    columns = {f"reason_{i}": [] for i in range(1, count + 1)}
-    columns.update({f"reason_{i}_impact": [] for i in range(1, count + 1)})
-    groups = np.array(contributions.columns)
+    """The ``count`` largest positive contributions per row, written in plain words.
+
+    A row's reasons are its largest contributions at or above ``min_contribution``, largest
+    first; the slots after them stay empty. The choice is made for all rows at once, then each
+    group's template writes the rows that chose it.
+    """
+    groups = list(contributions.columns)
     values = contributions.to_numpy()
-    order = np.argsort(-values, axis=1, kind="stable")
-    view = _RowView(frame)  # only the columns a row's three templates read are looked up
-    for position in range(len(frame)):
-        row = view.at(position)
-        chosen = [(groups[j], values[position, j]) for j in order[position, :count]
-                  if values[position, j] >= min_contribution]
-        for i in range(count):
-            if i < len(chosen):
-                group, impact = chosen[i]
-                columns[f"reason_{i + 1}"].append(TEMPLATES[group](row))
-                columns[f"reason_{i + 1}_impact"].append(float(impact))
-            else:
-                columns[f"reason_{i + 1}"].append(None)
-                columns[f"reason_{i + 1}_impact"].append(None)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :count]
+    impact = np.take_along_axis(values, order, axis=1)
+    # sorted descending with NaN last, so the kept slots are each row's first ones
+    keep = impact >= min_contribution
+    texts: list[list[str | None]] = [[None] * len(frame) for _ in range(order.shape[1])]
+    view = _RowView(frame)  # only the columns a group's template reads are looked up
+    for j, group in enumerate(groups):
+        template = TEMPLATES[group]
+        rows, slots = np.nonzero((order == j) & keep)
+        for position, slot in zip(rows.tolist(), slots.tolist()):
+            texts[slot][position] = template(view.at(position))
+    columns: dict[str, object] = {}
+    for i in range(count):
+        has_slot = i < order.shape[1]
+        columns[f"reason_{i + 1}"] = texts[i] if has_slot else [None] * len(frame)
+    for i in range(count):
+        has_slot = i < order.shape[1]
+        columns[f"reason_{i + 1}_impact"] = (np.where(keep[:, i], impact[:, i], np.nan) if has_slot
+                                             else np.full(len(frame), np.nan))
     return pd.DataFrame(columns, index=frame.index)
