@@ -22,7 +22,14 @@ For each size (customers), measured the same way every time:
    from the same staged inputs (a pytest proves the outputs equal), in a subprocess of its own.
    ``pandas_s`` is its load + compute time; ``ours_equal_s`` is those two models' time in the
    build. Equal work on both sides, so ``pandas_vs_ours`` means something.
-5. **Daily run.** One more day of data (the raw files cut one day later than the full build's
+5. **Feature models alone.** In the build, dbt runs two models at a time on two cores, so a
+   feature model's time includes waiting for the CPU the other model holds, while the floor and
+   pandas run alone. For equal conditions the feature models are run once more on the built
+   warehouse, one at a time (``dbt run --threads 1``, the review-sentiment cache cleared so it
+   refits as in the build): ``features_alone_s``, ``features_sql_alone_s`` and
+   ``ours_equal_alone_s``, and their ratios to the floor and to pandas. The in-build figures stay
+   in the table beside them.
+6. **Daily run.** One more day of data (the raw files cut one day later than the full build's
    cut) and an incremental ``dbt build`` on top of the full build, with the daily job's vars
    (``DAILY_VARS``): ``daily_s`` beside the full build's time (``daily_vs_full``). The full
    build runs on the data cut one day before its end.
@@ -131,14 +138,16 @@ def dbt_env(db_path: Path) -> dict[str, str]:
     }
 
 
-def dbt_build(workdir: Path, db_path: Path, dbt_vars: dict, *extra: str) -> tuple[Measured, list[dict]]:
-    """``dbt build`` from the repo root into ``db_path``; its measurement and run results."""
+def dbt_build(workdir: Path, db_path: Path, dbt_vars: dict, *extra: str, command: str = "build"
+              ) -> tuple[Measured, list[dict]]:
+    """``dbt build`` (or another ``command``) from the repo root into ``db_path``; its measurement
+    and run results."""
     target = workdir / "target"
-    cmd = [str(BIN / "dbt"), "build", "--vars", json.dumps(dbt_vars), "--target-path", str(target),
+    cmd = [str(BIN / "dbt"), command, "--vars", json.dumps(dbt_vars), "--target-path", str(target),
            "--log-path", str(workdir / "logs"), *extra]
     run = measure(cmd, dbt_env(db_path))
     if run.returncode != 0:
-        raise BenchError(f"dbt build failed in {workdir}:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}")
+        raise BenchError(f"dbt {command} failed in {workdir}:\n{run.stdout[-6000:]}\n{run.stderr[-2000:]}")
     results = json.loads((target / "run_results.json").read_text())["results"]
     return run, results
 
@@ -266,6 +275,12 @@ class SizeResult:
     ours_equal_s: float = 0.0
     features_vs_floor: float = 0.0
     pandas_vs_ours: float | None = None
+    features_alone_s: float | None = None
+    features_sql_alone_s: float | None = None
+    ours_equal_alone_s: float | None = None
+    features_alone_vs_floor: float | None = None
+    features_sql_alone_vs_floor: float | None = None
+    pandas_vs_ours_alone: float | None = None
     pandas_peak_rss_mb: float | None = None
     features_sql_s: float = 0.0
     features_sql_vs_floor: float = 0.0
@@ -317,6 +332,17 @@ def bench_size(size: int, seed: int, cache: Path, with_pandas: bool, with_daily:
         if result.pandas_s and result.ours_equal_s:
             result.pandas_vs_ours = result.pandas_s / result.ours_equal_s
 
+    print(f"[bench] {size:,} customers: feature models alone", flush=True)
+    alone = feature_models_alone(workdir, db_path, dbt_vars)
+    result.features_alone_s = alone["features_s"]
+    result.features_sql_alone_s = alone["features_sql_s"]
+    result.ours_equal_alone_s = alone["ours_equal_s"]
+    if result.floor_s:
+        result.features_alone_vs_floor = result.features_alone_s / result.floor_s
+        result.features_sql_alone_vs_floor = result.features_sql_alone_s / result.floor_s
+    if result.pandas_s and result.ours_equal_alone_s:
+        result.pandas_vs_ours_alone = result.pandas_s / result.ours_equal_alone_s
+
     if with_daily:
         print(f"[bench] {size:,} customers: daily incremental run (+1 day)", flush=True)
         raw_day1 = workdir / "raw_day1"
@@ -338,6 +364,19 @@ def bench_size(size: int, seed: int, cache: Path, with_pandas: bool, with_daily:
     return result
 
 
+#: The feature models, as a dbt selection (FEATURE_MODEL_DIRS and FEATURE_MART_MODELS).
+FEATURE_SELECTION = [f"path:{d.rstrip('/')}" for d in FEATURE_MODEL_DIRS] + list(FEATURE_MART_MODELS)
+
+
+def feature_models_alone(workdir: Path, db_path: Path, dbt_vars: dict) -> dict[str, float | str]:
+    """The feature models re-run on the built warehouse one at a time (same data, same tables),
+    the review-sentiment cache cleared first so it refits as in the build; their times by layer."""
+    shutil.rmtree(Path(dbt_vars["model_registry_path"]) / "review_sentiment", ignore_errors=True)
+    _, results = dbt_build(workdir / "alone", db_path, dbt_vars, "--threads", "1", "--select", *FEATURE_SELECTION,
+                           command="run")
+    return summarize_results(results, workdir / "alone")
+
+
 def _fmt(value, digits: int = 1) -> str:
     if value is None:
         return "-"
@@ -351,8 +390,9 @@ def _fmt(value, digits: int = 1) -> str:
 def print_table(rows: list[SizeResult]) -> None:
     columns = [("customers", 0), ("orders", 0), ("order_lines", 0), ("events", 0), ("build_wall_s", 1),
                ("peak_rss_mb", 0), ("features_s", 1), ("features_sql_s", 1), ("floor_s", 2), ("features_vs_floor", 1),
-               ("features_sql_vs_floor", 1), ("pandas_s", 1),
-               ("ours_equal_s", 1), ("pandas_vs_ours", 1), ("daily_s", 1), ("daily_vs_full", 2)]
+               ("features_sql_vs_floor", 1), ("features_alone_s", 1), ("features_alone_vs_floor", 1),
+               ("features_sql_alone_vs_floor", 1), ("pandas_s", 1), ("ours_equal_s", 1), ("pandas_vs_ours", 1),
+               ("ours_equal_alone_s", 1), ("pandas_vs_ours_alone", 1), ("daily_s", 1), ("daily_vs_full", 2)]
     cells = [[_fmt(getattr(r, c), d) for c, d in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, (c, _) in enumerate(columns)]
     print(" | ".join(c.ljust(w) for (c, _), w in zip(columns, widths)))
