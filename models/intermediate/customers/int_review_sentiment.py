@@ -9,7 +9,8 @@ from churnwarehouse.sentiment import score_reviews_for_snapshots
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    reviews = dbt.ref("stg_shop__reviews").df()
+    # only the columns scoring reads (the ids of customers and products are half the transfer)
+    reviews = dbt.ref("stg_shop__reviews").select("review_id, rating, review_text, reviewed_at").df()
     snapshots = dbt.ref("int_snapshot_dates").df()
     cache = Path(dbt.config.get("model_registry_path")) / "review_sentiment"
     return score_reviews_for_snapshots(reviews, snapshots, cache_folder=cache)
