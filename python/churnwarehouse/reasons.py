@@ -218,10 +218,9 @@ def probabilities_and_contributions(model, frame: pd.DataFrame, probability: np.
     For gradient boosting the perturbed predictions are exact but cheaper (``_BoostingPerturbations``):
     each tree is a lookup table over its splits, so a group's perturbation changes a row's score
     in a tree by an amount tabulated once per model, looked up by the row's code in that tree.
-    For logistic regression the rows are
-    transformed once and each group's perturbation moves the logit by its own columns' terms
-    (``_LinearPerturbations``). The unperturbed probabilities come out of the same pass. Other
-    families predict each perturbed frame in full.
+    For logistic regression the rows are transformed once and each group's perturbation moves
+    the logit by its own columns' terms (``_LinearPerturbations``). The unperturbed
+    probabilities come out of the same pass. Other families predict each perturbed frame in full.
     """
     features = set(model.feature_columns)
     groups = {group: [c for c in columns if c in features] for group, columns in REASON_GROUPS.items()}
@@ -404,19 +403,15 @@ def top_reasons(frame: pd.DataFrame, contributions: pd.DataFrame, count: int = 3
     impact = np.take_along_axis(values, order, axis=1)
     # sorted descending with NaN last, so the kept slots are each row's first ones
     keep = impact >= min_contribution
-    texts: list[list[str | None]] = [[None] * len(frame) for _ in range(order.shape[1])]
+    texts: list[list[str | None]] = [[None] * len(frame) for _ in range(count)]
     view = _RowView(frame)  # only the columns a group's template reads are looked up
     for j, group in enumerate(groups):
         template = TEMPLATES[group]
         rows, slots = np.nonzero((order == j) & keep)
         for position, slot in zip(rows.tolist(), slots.tolist()):
             texts[slot][position] = template(view.at(position))
-    columns: dict[str, object] = {}
-    for i in range(count):
-        has_slot = i < order.shape[1]
-        columns[f"reason_{i + 1}"] = texts[i] if has_slot else [None] * len(frame)
-    for i in range(count):
-        has_slot = i < order.shape[1]
-        columns[f"reason_{i + 1}_impact"] = (np.where(keep[:, i], impact[:, i], np.nan) if has_slot
-                                             else np.full(len(frame), np.nan))
+    impacts = np.full((len(frame), count), np.nan)  # fewer groups than count: the last slots stay empty
+    impacts[:, :order.shape[1]] = np.where(keep, impact, np.nan)
+    columns: dict[str, object] = {f"reason_{i + 1}": texts[i] for i in range(count)}
+    columns.update({f"reason_{i + 1}_impact": impacts[:, i] for i in range(count)})
     return pd.DataFrame(columns, index=frame.index)

@@ -380,3 +380,23 @@ def test_retraining_policy_reuses_a_recent_model_and_retrains_an_old_or_drifted_
     chosen, reason = choose_model(tmp_path, newer.iloc[:-13], trained_for + dt.timedelta(days=5), FAST,
                                   RetrainingPolicy(0, 0.25), latest)
     assert chosen != version and reason.startswith("trained: retraining on every build")
+
+
+def test_top_reasons_keep_the_largest_contributions_above_the_floor_in_order():
+    frame = pd.DataFrame({
+        "days_since_last_order": [140.0, 10.0, 5.0],
+        "purchase_gap_overdue_ratio": [3.0, np.nan, np.nan],
+        "unresolved_ticket_count": [2.0, 0.0, 1.0],
+    })
+    # two groups for three slots; one contribution below the floor, one missing
+    contributions = pd.DataFrame({"recency": [0.2, 0.001, np.nan], "support": [0.3, 0.01, 0.02]})
+    top = reasons.top_reasons(frame, contributions)
+    assert list(top.columns) == [f"reason_{i}" for i in (1, 2, 3)] + [f"reason_{i}_impact" for i in (1, 2, 3)]
+    assert top.loc[0, "reason_1"] == "2 unresolved support tickets"
+    assert top.loc[0, "reason_2"] == "no order for 140 days, 3.0x the usual gap"
+    assert top.loc[1, "reason_1"] == "0 support tickets in the last 90 days"
+    assert top.loc[2, "reason_1"] == "1 unresolved support ticket"
+    assert top[["reason_2", "reason_3"]].iloc[1:].isna().all().all() and pd.isna(top.loc[0, "reason_3"])
+    np.testing.assert_array_equal(top["reason_1_impact"], [0.3, 0.01, 0.02])
+    np.testing.assert_array_equal(top["reason_2_impact"], [0.2, np.nan, np.nan])
+    assert top["reason_3_impact"].isna().all()
