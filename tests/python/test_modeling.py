@@ -400,3 +400,19 @@ def test_top_reasons_keep_the_largest_contributions_above_the_floor_in_order():
     np.testing.assert_array_equal(top["reason_1_impact"], [0.3, 0.01, 0.02])
     np.testing.assert_array_equal(top["reason_2_impact"], [0.2, np.nan, np.nan])
     assert top["reason_3_impact"].isna().all()
+
+
+def test_binned_permutation_importance_equals_scikit_learns(snapshots):
+    """The boosting shortcut gives scikit-learn's permutation importances, number for number."""
+    from sklearn.inspection import permutation_importance
+
+    from churnwarehouse.modeling import BinnedTrees, prepare_features
+    model, rows, _, _ = _one_family_model(snapshots, "gradient_boosting")
+    features = prepare_features(rows, model.numeric_features, model.categorical_features)
+    y = rows["churned"].astype(int).to_numpy()
+    expected = permutation_importance(model.pipeline, features, y, scoring="roc_auc", n_repeats=3,
+                                      random_state=7, n_jobs=1)
+    means, stds = BinnedTrees.of(model.pipeline).permutation_importance(features, y, 3, 7)
+    assert (expected.importances_mean != 0).sum() >= 3  # several features matter, or this proves little
+    np.testing.assert_array_equal(means, expected.importances_mean)
+    np.testing.assert_array_equal(stds, expected.importances_std)
