@@ -25,11 +25,6 @@ OUTPUT_COLUMNS = ["customer_id", "as_of_date", "expected_purchases_next_horizon"
 MIN_FIT_ROWS = 50
 
 
-def negative_log_likelihood(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> float:
-    """Minus the BG/NBD log-likelihood of the customers (x, t_x, age) at log(r, alpha, a, b)."""
-    return _Histories(x, t_x, age).negative_log_likelihood(log_params)
-
-
 class _Histories:
     """Customers' (x, t_x, age) for the likelihood, each as its distinct values and every
     customer's index into them.
@@ -48,6 +43,7 @@ class _Histories:
         self.has_repeat = self.x > 0
 
     def negative_log_likelihood(self, log_params: np.ndarray) -> float:
+        """Minus the BG/NBD log-likelihood of these customers at log(r, alpha, a, b)."""
         r, alpha, a, b = np.exp(log_params)
         x, xs, ix = self.x, self.x_values, self.x_index
         a1 = gammaln(r + xs)[ix] - gammaln(r) + r * np.log(alpha)

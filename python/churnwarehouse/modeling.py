@@ -270,8 +270,8 @@ class BinnedTrees:
         scores = np.full((features.shape[1], n_repeats), baseline)
         for i, name in enumerate(features.columns):
             column = self.column(name)
-            touched = [t for t, table in enumerate(self.tables) if column in table.features]
-            if column is None or not touched:
+            touched = [] if column is None else [t for t, table in enumerate(self.tables) if column in table.features]
+            if not touched:
                 continue  # no tree reads it: shuffling leaves every score as it was
             rng = check_random_state(seed)
             order = np.arange(len(binned))
