@@ -22,11 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -59,6 +62,119 @@ def make_sentiment_pipeline(random_state: int = 0) -> Pipeline:
     )
 
 
+#: scikit-learn's default token pattern: the fast ASCII tokenizer below reproduces exactly it.
+DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+#: ASCII bytes -> lower-case word characters kept, every other byte a space, \x01 kept (it
+#: separates documents, see _tokens).
+_ASCII_WORDS = bytes(
+    byte + 32 if 65 <= byte <= 90
+    else byte if (97 <= byte <= 122 or 48 <= byte <= 57 or byte in (95, 1))
+    else 32
+    for byte in range(256)
+)
+
+
+def _tokens(vectorizer: TfidfVectorizer, texts: Sequence[str]) -> tuple[np.ndarray, pd.Index, np.ndarray]:
+    r"""Every document's tokens in order, as codes into a universe of distinct tokens, with the
+    document each token belongs to: the tokens ``vectorizer.build_analyzer()`` starts from.
+
+    With the default settings (lower case, the default token pattern, no accent stripping)
+    and ASCII texts, a token is a maximal run of two or more of ``[a-z0-9_]`` after lower-casing,
+    which is what ``\b\w\w+\b`` matches on ASCII. All texts are then tokenized in one pass
+    of bytes: joined with a separator byte, translated (upper to lower case, non-word bytes to
+    spaces) and split; about twice as fast as the regular expression per text. Otherwise the
+    vectorizer's own preprocessor and tokenizer run per text.
+    """
+    fast = (vectorizer.lowercase and vectorizer.preprocessor is None and vectorizer.strip_accents is None
+            and vectorizer.token_pattern == DEFAULT_TOKEN_PATTERN and vectorizer.input == "content")
+    if fast:
+        joined = " \x01 ".join(texts)
+        fast = joined.isascii() and joined.count("\x01") == max(len(texts) - 1, 0)
+    if fast:
+        pieces = np.array(joined.encode("ascii").translate(_ASCII_WORDS).split(), dtype=object)
+        codes, distinct = pd.factorize(pieces)
+        distinct = np.asarray(distinct, dtype=object)
+        is_separator = (distinct == b"\x01")[codes]
+        keep = np.fromiter(map(len, distinct), dtype=np.int64, count=len(distinct))[codes] >= 2
+        doc_of = np.cumsum(is_separator)[keep]
+        codes = codes[keep]
+        universe = pd.Index([token.decode("ascii") for token in distinct], dtype=object)
+        return codes.astype(np.int64), universe, doc_of.astype(np.int64)
+    preprocess, tokenize, decode = vectorizer.build_preprocessor(), vectorizer.build_tokenizer(), vectorizer.decode
+    tokens = [tokenize(preprocess(decode(text))) for text in texts]
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    flat = np.fromiter(chain.from_iterable(tokens), dtype=object, count=int(lengths.sum()))
+    codes, distinct = pd.factorize(flat)
+    return codes.astype(np.int64), pd.Index(distinct, dtype=object), np.repeat(np.arange(len(tokens)), lengths)
+
+
+def word_counts(vectorizer: TfidfVectorizer, texts: Sequence[str]) -> sp.csr_array | None:
+    """The fitted vectorizer's term-count matrix of ``texts``, equal to scikit-learn's own.
+
+    scikit-learn counts each document's n-grams in a Python loop (``_count_vocab``): about 17
+    microseconds a review, 3.9 s for the 235k distinct texts of the 1M-customer benchmark. Here
+    the texts are tokenized as the vectorizer does (``_tokens``), and the n-grams are matched
+    to the vocabulary as integer pairs and counted with numpy. The matrix has the same values, indices,
+    order and dtype as ``CountVectorizer.transform`` (a pytest compares them), so the TF-IDF
+    weights and probabilities computed from it are the same bit for bit.
+
+    Returns None for settings this does not cover (character analyzers, a custom tokenizer or
+    analyzer, stop words, n-grams longer than two words): the caller then uses scikit-learn.
+    """
+    min_n, max_n = vectorizer.ngram_range
+    if (vectorizer.analyzer != "word" or vectorizer.tokenizer is not None or vectorizer.stop_words is not None
+            or not 1 <= min_n <= max_n <= 2):
+        return None
+    codes, universe, doc_of = _tokens(vectorizer, texts)
+    n_tokens = len(codes)
+
+    # vocabulary terms as tuples of token codes (a token never holds a space: it is \w+)
+    terms = np.array(list(vectorizer.vocabulary_), dtype=object)
+    term_index = np.fromiter(vectorizer.vocabulary_.values(), dtype=np.int64, count=len(terms))
+    words = pd.Series(terms).str.split(" ", n=1, expand=False)
+    is_bigram = words.str.len().to_numpy() == 2
+    rows, cols = [], []
+    if min_n == 1:
+        unigram_column = np.full(len(universe), -1, dtype=np.int64)
+        at = universe.get_indexer(terms[~is_bigram])
+        unigram_column[at[at >= 0]] = term_index[~is_bigram][at >= 0]
+        matched = unigram_column[codes]
+        keep = matched >= 0
+        rows.append(doc_of[keep])
+        cols.append(matched[keep])
+    if max_n == 2 and n_tokens > 1 and is_bigram.any():
+        pairs = words[is_bigram]
+        first = universe.get_indexer(pairs.str[0].to_numpy(dtype=object))
+        second = universe.get_indexer(pairs.str[1].to_numpy(dtype=object))
+        known = (first >= 0) & (second >= 0)
+        size = np.int64(len(universe))
+        bigram_keys = pd.Index(first[known] * size + second[known])
+        bigram_column = term_index[is_bigram][known]
+        same_doc = doc_of[:-1] == doc_of[1:]
+        at = bigram_keys.get_indexer(codes[:-1][same_doc] * size + codes[1:][same_doc])
+        rows.append(doc_of[:-1][same_doc][at >= 0])
+        cols.append(bigram_column[at[at >= 0]])
+    row = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    col = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    counts = sp.csr_array((np.ones(len(row), dtype=vectorizer.dtype), (row, col)),
+                          shape=(len(texts), len(vectorizer.vocabulary_)), dtype=vectorizer.dtype)
+    counts.sum_duplicates()
+    counts.sort_indices()  # as _count_vocab does
+    counts.indices, counts.indptr = counts.indices.astype(np.int32), counts.indptr.astype(np.int32)
+    if vectorizer.binary:
+        counts.data.fill(1)
+    return counts
+
+
+def predict_proba_texts(pipeline: Pipeline, texts: Sequence[str]) -> np.ndarray:
+    """``pipeline.predict_proba(texts)`` for the sentiment pipeline, with the fast term counts."""
+    vectorizer, classifier = pipeline.named_steps["tfidf"], pipeline.named_steps["classifier"]
+    counts = word_counts(vectorizer, texts)
+    if counts is None:
+        return pipeline.predict_proba(pd.Series(texts, dtype=object))
+    return classifier.predict_proba(vectorizer._tfidf.transform(counts, copy=False))
+
+
 def expected_rating(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
     """Expected star rating under the fitted pipeline's class probabilities.
 
@@ -66,7 +182,7 @@ def expected_rating(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
     TF-IDF vector and probabilities depend only on its own text, so the numbers are the same.
     """
     codes, distinct = pd.factorize(texts.fillna("").astype(str))
-    probabilities = pipeline.predict_proba(pd.Series(distinct, dtype=object))
+    probabilities = predict_proba_texts(pipeline, list(distinct))
     classes = pipeline.named_steps["classifier"].classes_.astype(float)
     return (probabilities @ classes)[codes]
 

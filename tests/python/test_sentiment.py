@@ -142,3 +142,48 @@ def test_repeated_texts_are_scored_once_with_the_same_numbers():
     classes = pipeline.named_steps["classifier"].classes_.astype(float)
     one_by_one = np.array([pipeline.predict_proba([t if isinstance(t, str) else ""])[0] @ classes for t in texts])
     np.testing.assert_array_equal(sentiment.expected_rating(pipeline, texts), one_by_one)
+
+
+def _random_texts(rng: np.random.Generator, n: int, alphabet: str) -> list[str]:
+    words = ["Great", "great", "GREAT", "item", "it's", "a", "b2b", "x_y", "__", "9", "42", "re-ordered",
+             "well,made", "Ünïcode", "naïve", "İstanbul", "ß", "日本", "\x01", "\t", "...", "A.B", ""]
+    texts = []
+    for _ in range(n):
+        picked = rng.choice(words, size=rng.integers(0, 12))
+        noise = "".join(rng.choice(list(alphabet), size=rng.integers(0, 4)))
+        texts.append(" ".join(picked) + noise)
+    return texts
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+@pytest.mark.parametrize("ngram_range, binary", [((1, 2), False), ((1, 1), False), ((2, 2), True)])
+def test_fast_word_counts_equal_scikit_learn(ascii_only, ngram_range, binary):
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+    from churnwarehouse.sentiment import word_counts
+
+    rng = np.random.default_rng(7)
+    alphabet = "aZ9_ .,!-'\n" if ascii_only else "aZ9_ .,!-'\néÉ日"
+    texts = _random_texts(rng, 600, alphabet)
+    if ascii_only:  # keep only ASCII texts without the separator byte, so the one-pass path runs
+        texts = [t for t in texts if t.isascii() and "\x01" not in t]
+    vectorizer = TfidfVectorizer(ngram_range=ngram_range, min_df=2, binary=binary, dtype=np.float32).fit(texts)
+    later = _random_texts(np.random.default_rng(8), 400, alphabet) + ["", "Great GREAT great", "x_y x_y"]
+    if ascii_only:
+        later = [t for t in later if t.isascii() and "\x01" not in t]
+    ours = word_counts(vectorizer, later)
+    theirs = CountVectorizer.transform(vectorizer, later)
+    assert ours.shape == theirs.shape and ours.dtype == theirs.dtype and ours.nnz > 100
+    np.testing.assert_array_equal(ours.indptr, theirs.indptr)
+    np.testing.assert_array_equal(ours.indices, theirs.indices)
+    np.testing.assert_array_equal(ours.data, theirs.data)
+
+
+def test_sentiment_probabilities_equal_the_pipeline_bit_for_bit():
+    from churnwarehouse.sentiment import make_sentiment_pipeline, predict_proba_texts
+
+    reviews = make_reviews(1500)
+    pipeline = make_sentiment_pipeline().fit(reviews["review_text"].iloc[:1000], reviews["rating"].iloc[:1000])
+    texts = list(reviews["review_text"].iloc[1000:]) + ["Love it. LOVE it!", "broken_on arrival", ""]
+    np.testing.assert_array_equal(predict_proba_texts(pipeline, texts),
+                                  pipeline.predict_proba(pd.Series(texts, dtype=object)))
