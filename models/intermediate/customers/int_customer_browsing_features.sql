@@ -48,10 +48,12 @@ events_in_windows as (
         {{ dbt.cast('events.occurred_at', 'date') }} as visit_date
     from events
     cross join last_snapshot
+    -- the day bounds as times, so no event's time is cast to a date to be filtered:
+    -- its date <= D is its time < D + 1 day, its date > D - 365 days is its time >= D - 364 days
     where
-        {{ dbt.cast('events.occurred_at', 'date') }} <= last_snapshot.last_as_of_date
+        events.occurred_at < {{ dbt.dateadd('day', 1, 'last_snapshot.last_as_of_date') }}
         and (
-            {{ dbt.cast('events.occurred_at', 'date') }} > {{ dbt.dateadd('day', -365, 'last_snapshot.last_as_of_date') }}
+            events.occurred_at >= {{ dbt.dateadd('day', -364, 'last_snapshot.last_as_of_date') }}
             or events.customer_id in (
                 select customers_with_earlier_snapshots.customer_id from customers_with_earlier_snapshots
             )

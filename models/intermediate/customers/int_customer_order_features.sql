@@ -94,11 +94,15 @@ aggregated as (
 
 ),
 
-purchase_days as (
+-- one row per distinct purchase day with the gap since the one before: the first completed
+-- order of each day is the one whose previous order fell on an earlier day (or that has none)
+completed_order_days as (
 
-    select distinct
+    select
         customer_id,
-        {{ dbt.cast('ordered_at', 'date') }} as purchase_date
+        {{ dbt.cast('ordered_at', 'date') }} as purchase_date,
+        lag({{ dbt.cast('ordered_at', 'date') }}) over (partition by customer_id order by ordered_at)
+            as previous_order_date
     from orders
     where status = 'completed'
 
@@ -109,10 +113,9 @@ purchase_days_with_gaps as (
     select
         customer_id,
         purchase_date,
-        {{ dbt.datediff(
-            'lag(purchase_date) over (partition by customer_id order by purchase_date)', 'purchase_date', 'day'
-        ) }} as gap_days
-    from purchase_days
+        {{ dbt.datediff('previous_order_date', 'purchase_date', 'day') }} as gap_days
+    from completed_order_days
+    where previous_order_date is null or previous_order_date < purchase_date
 
 ),
 
