@@ -73,8 +73,9 @@ def daily_builds(sample_dirs, tmp_path_factory):
     # its cached scores while the refresh fits again)
     refresh = root / "refresh"
     shutil.copytree(registry, refresh / "model_registry", ignore=shutil.ignore_patterns("review_sentiment"))
+    # the daily job as the README gives it (unit tests belong to development and CI)
     daily = dbt("build", incremental, incremental / "warehouse.duckdb",
-                {**dbt_vars, "raw_path": str(day1), "test_window_days": 3})
+                {**dbt_vars, "raw_path": str(day1), "test_window_days": 3}, "--exclude-resource-type", "unit_test")
     dbt("build", refresh, refresh / "warehouse.duckdb",
         {**dbt_vars, "raw_path": str(day1), "model_registry_path": str(refresh / "model_registry")}, "--full-refresh")
     return incremental, refresh, daily, last
