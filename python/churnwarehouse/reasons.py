@@ -11,7 +11,6 @@ contributions become the reasons, each written with the customer's own figures.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -60,11 +59,44 @@ REASON_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _value(row, column: str):
-    value = row.get(column)
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
+class _Rows:
+    """The rows that chose a reason group, column by column: numbers as float arrays (NaN when
+    missing or when the frame lacks the column), other values as object arrays (None when
+    missing)."""
+
+    def __init__(self, frame: pd.DataFrame, positions: np.ndarray):
+        self._frame, self._positions = frame, positions
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+    def number(self, column: str) -> np.ndarray:
+        if column not in self._frame.columns:
+            return np.full(len(self), np.nan)
+        return self._frame[column].to_numpy(dtype="float64", na_value=np.nan)[self._positions]
+
+    def value(self, column: str) -> np.ndarray:
+        if column not in self._frame.columns:
+            return np.full(len(self), None, dtype=object)
+        values = self._frame[column].iloc[self._positions].astype(object)
+        return np.array(values.where(values.notna(), None).tolist(), dtype=object)
+
+
+def _text(values: np.ndarray, write: Callable[[float], str]) -> np.ndarray:
+    """``write`` applied to each value (as a Python number, so the text is exactly what an
+    f-string gives), once per distinct value."""
+    if len(values) == 0:
+        return np.empty(0, dtype=object)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    return np.array([write(value) for value in distinct.tolist()], dtype=object)[inverse]
+
+
+def _known(values: np.ndarray) -> np.ndarray:
+    return ~np.isnan(values)
+
+
+def _or_zero(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), 0.0, values)
 
 
 def _plural(n: float, word: str) -> str:
@@ -72,127 +104,172 @@ def _plural(n: float, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _recency(row: dict) -> str:
-    days = _value(row, "days_since_last_order")
-    ratio = _value(row, "purchase_gap_overdue_ratio")
-    if days is None:
-        return "long time since the last order"
-    text = f"no order for {int(days)} days"
-    if ratio is not None and ratio >= 1.2:
-        text += f", {ratio:.1f}x the usual gap"
-    return text
+def _falling(recent: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Both known and the prior period higher."""
+    return _known(recent) & _known(prior) & (prior > recent)
 
 
-def _order_rhythm(row: dict) -> str:
-    recent, prior = _value(row, "order_count_90d"), _value(row, "order_count_prior_90d")
-    if recent is not None and prior is not None and prior > recent:
-        if recent == 0:
-            return f"no order in the last 90 days vs {int(prior)} in the 90 before"
-        return f"{_plural(recent, 'order')} in the last 90 days vs {int(prior)} in the 90 before"
-    orders = _value(row, "order_count")
-    if orders is not None and orders <= 2:
-        return f"only {_plural(orders, 'order')} so far"
-    gap = _value(row, "mean_purchase_gap_days")
-    if gap is not None:
-        return f"orders rarely: one every {gap:.0f} days on average"
-    return f"{_plural(recent or 0, 'order')} in the last 90 days"
+def _recency(rows: _Rows) -> np.ndarray:
+    days, ratio = rows.number("days_since_last_order"), rows.number("purchase_gap_overdue_ratio")
+    out = np.full(len(rows), "long time since the last order", dtype=object)
+    known = _known(days)
+    out[known] = _text(days[known], lambda v: f"no order for {int(v)} days")
+    overdue = known & (ratio >= 1.2)
+    out[overdue] += _text(ratio[overdue], lambda v: f", {v:.1f}x the usual gap")
+    return out
 
 
-def _spend(row: dict) -> str:
-    recent, prior = _value(row, "spend_amount_90d"), _value(row, "spend_amount_prior_90d")
-    if recent is not None and prior is not None and prior > recent:
-        if recent == 0:
-            return f"no spend in the last 90 days vs {prior:,.0f} in the 90 before"
-        return f"spent {recent:,.0f} in the last 90 days vs {prior:,.0f} in the 90 before"
-    total = _value(row, "total_spend_amount")
-    return f"low spend: {total:,.0f} in total" if total is not None else "low spend"
+def _order_rhythm(rows: _Rows) -> np.ndarray:
+    recent, prior = rows.number("order_count_90d"), rows.number("order_count_prior_90d")
+    orders, gap = rows.number("order_count"), rows.number("mean_purchase_gap_days")
+    falling = _falling(recent, prior)
+    few = ~falling & _known(orders) & (orders <= 2)
+    rare = ~falling & ~few & _known(gap)
+    rest = ~(falling | few | rare)
+    out = np.empty(len(rows), dtype=object)
+    none_since = falling & (recent == 0)
+    out[none_since] = _text(prior[none_since], lambda v: f"no order in the last 90 days vs {int(v)} in the 90 before")
+    fewer = falling & (recent != 0)
+    out[fewer] = (_text(recent[fewer], lambda v: _plural(v, "order"))
+                  + _text(prior[fewer], lambda v: f" in the last 90 days vs {int(v)} in the 90 before"))
+    out[few] = _text(orders[few], lambda v: f"only {_plural(v, 'order')} so far")
+    out[rare] = _text(gap[rare], lambda v: f"orders rarely: one every {v:.0f} days on average")
+    out[rest] = _text(_or_zero(recent[rest]), lambda v: f"{_plural(v, 'order')} in the last 90 days")
+    return out
 
 
-def _seasonality(row: dict) -> str:
-    last_year = _value(row, "order_count_same_window_last_year")
-    if last_year is None:
-        return "no history yet for the coming season last year"
-    if not last_year:
-        return "no order in the coming season last year"
-    return f"{_plural(last_year, 'order')} in the coming season last year"
+def _spend(rows: _Rows) -> np.ndarray:
+    recent, prior = rows.number("spend_amount_90d"), rows.number("spend_amount_prior_90d")
+    total = rows.number("total_spend_amount")
+    falling = _falling(recent, prior)
+    out = np.full(len(rows), "low spend", dtype=object)
+    nothing = falling & (recent == 0)
+    out[nothing] = _text(prior[nothing], lambda v: f"no spend in the last 90 days vs {v:,.0f} in the 90 before")
+    less = falling & (recent != 0)
+    out[less] = (_text(recent[less], lambda v: f"spent {v:,.0f} in the last 90 days")
+                 + _text(prior[less], lambda v: f" vs {v:,.0f} in the 90 before"))
+    totals = ~falling & _known(total)
+    out[totals] = _text(total[totals], lambda v: f"low spend: {v:,.0f} in total")
+    return out
 
 
-def _tenure(row: dict) -> str:
-    tenure = _value(row, "tenure_days")
-    if tenure is None:
-        return "new customer"
-    return f"new customer: first order {int(tenure)} days ago" if tenure < 90 else f"first order {int(tenure)} days ago"
+def _seasonality(rows: _Rows) -> np.ndarray:
+    last_year = rows.number("order_count_same_window_last_year")
+    out = np.full(len(rows), "no history yet for the coming season last year", dtype=object)
+    out[last_year == 0] = "no order in the coming season last year"
+    some = _known(last_year) & (last_year != 0)
+    out[some] = _text(last_year[some], lambda v: f"{_plural(v, 'order')} in the coming season last year")
+    return out
 
 
-def _returns(row: dict) -> str:
-    returned, cancelled = _value(row, "return_rate") or 0.0, _value(row, "cancellation_rate") or 0.0
-    if returned >= cancelled:
-        return f"{returned:.0%} of orders returned"
-    return f"{cancelled:.0%} of orders cancelled"
+def _tenure(rows: _Rows) -> np.ndarray:
+    tenure = rows.number("tenure_days")
+    out = np.full(len(rows), "new customer", dtype=object)
+    known = _known(tenure)
+    out[known] = _text(tenure[known], lambda v: f"new customer: first order {int(v)} days ago" if v < 90
+                       else f"first order {int(v)} days ago")
+    return out
 
 
-def _discounts(row: dict) -> str:
-    share = _value(row, "discounted_order_share")
-    return f"{share:.0%} of orders used a discount" if share is not None else "discount-driven buying"
+def _returns(rows: _Rows) -> np.ndarray:
+    returned, cancelled = _or_zero(rows.number("return_rate")), _or_zero(rows.number("cancellation_rate"))
+    out = np.empty(len(rows), dtype=object)
+    mostly_returned = returned >= cancelled
+    out[mostly_returned] = _text(returned[mostly_returned], lambda v: f"{v:.0%} of orders returned")
+    out[~mostly_returned] = _text(cancelled[~mostly_returned], lambda v: f"{v:.0%} of orders cancelled")
+    return out
 
 
-def _assortment(row: dict) -> str:
-    products = _value(row, "distinct_product_count")
-    return f"buys a narrow range: {_plural(products, 'product')}" if products is not None else "narrow range of products"
+def _discounts(rows: _Rows) -> np.ndarray:
+    share = rows.number("discounted_order_share")
+    out = np.full(len(rows), "discount-driven buying", dtype=object)
+    known = _known(share)
+    out[known] = _text(share[known], lambda v: f"{v:.0%} of orders used a discount")
+    return out
 
 
-def _browsing(row: dict) -> str:
-    days = _value(row, "days_since_last_visit")
-    recent, prior = _value(row, "session_count_30d"), _value(row, "session_count_prior_30d")
-    if days is not None and days >= 30:
-        return "no visit in the last year" if days >= 365 else f"no visit for {int(days)} days"
-    if recent is not None and prior is not None and prior > recent:
-        return f"{_plural(recent, 'visit')} in the last 30 days vs {int(prior)} before"
-    return f"{_plural(recent or 0, 'visit')} in the last 30 days"
+def _assortment(rows: _Rows) -> np.ndarray:
+    products = rows.number("distinct_product_count")
+    out = np.full(len(rows), "narrow range of products", dtype=object)
+    known = _known(products)
+    out[known] = _text(products[known], lambda v: f"buys a narrow range: {_plural(v, 'product')}")
+    return out
 
 
-def _cart(row: dict) -> str:
-    rate = _value(row, "cart_abandonment_rate_90d")
-    return f"abandoned {rate:.0%} of carts in the last 90 days" if rate is not None else "carts left unfinished"
+def _browsing(rows: _Rows) -> np.ndarray:
+    days = rows.number("days_since_last_visit")
+    recent, prior = rows.number("session_count_30d"), rows.number("session_count_prior_30d")
+    away = _known(days) & (days >= 30)
+    falling = ~away & _falling(recent, prior)
+    rest = ~(away | falling)
+    out = np.empty(len(rows), dtype=object)
+    out[away] = _text(days[away], lambda v: "no visit in the last year" if v >= 365 else f"no visit for {int(v)} days")
+    out[falling] = (_text(recent[falling], lambda v: _plural(v, "visit"))
+                    + _text(prior[falling], lambda v: f" in the last 30 days vs {int(v)} before"))
+    out[rest] = _text(_or_zero(recent[rest]), lambda v: f"{_plural(v, 'visit')} in the last 30 days")
+    return out
 
 
-def _reviews(row: dict) -> str:
-    negative, rating = _value(row, "negative_review_count"), _value(row, "average_rating")
-    if negative:
-        text = f"{_plural(negative, 'negative review')}"
-        return text + (f", average rating {rating:.1f}" if rating is not None else "")
-    if rating is not None:
-        return f"average rating {rating:.1f}"
-    sentiment = _value(row, "average_sentiment_score")
-    return "negative tone in reviews" if sentiment is not None and sentiment < 0 else "review history"
+def _cart(rows: _Rows) -> np.ndarray:
+    rate = rows.number("cart_abandonment_rate_90d")
+    out = np.full(len(rows), "carts left unfinished", dtype=object)
+    known = _known(rate)
+    out[known] = _text(rate[known], lambda v: f"abandoned {v:.0%} of carts in the last 90 days")
+    return out
 
 
-def _support(row: dict) -> str:
-    unresolved = _value(row, "unresolved_ticket_count")
-    if unresolved:
-        return f"{_plural(unresolved, 'unresolved support ticket')}"
-    satisfaction = _value(row, "average_satisfaction_score")
-    if satisfaction is not None:
-        return f"support satisfaction {satisfaction:.1f}/5"
-    tickets = _value(row, "ticket_count_90d")
-    return f"{_plural(tickets or 0, 'support ticket')} in the last 90 days"
+def _reviews(rows: _Rows) -> np.ndarray:
+    negative, rating = rows.number("negative_review_count"), rows.number("average_rating")
+    sentiment = rows.number("average_sentiment_score")
+    has_negative = _known(negative) & (negative != 0)
+    rated = _known(rating)
+    out = np.full(len(rows), "review history", dtype=object)
+    out[~has_negative & ~rated & (sentiment < 0)] = "negative tone in reviews"
+    out[has_negative] = _text(negative[has_negative], lambda v: _plural(v, "negative review"))
+    both = has_negative & rated
+    out[both] += _text(rating[both], lambda v: f", average rating {v:.1f}")
+    only_rating = ~has_negative & rated
+    out[only_rating] = _text(rating[only_rating], lambda v: f"average rating {v:.1f}")
+    return out
 
 
-def _marketing(row: dict) -> str:
-    sends, opens = _value(row, "send_count_90d"), _value(row, "open_count_90d")
-    if sends:
-        return f"opened {int(opens or 0)} of {_plural(sends, 'email')} in the last 90 days"
-    if _value(row, "is_marketing_opted_in") is False:
-        return "not opted in to marketing"
-    return "no marketing contact in the last 90 days"
+def _support(rows: _Rows) -> np.ndarray:
+    unresolved = rows.number("unresolved_ticket_count")
+    satisfaction, tickets = rows.number("average_satisfaction_score"), rows.number("ticket_count_90d")
+    open_tickets = _known(unresolved) & (unresolved != 0)
+    rated = ~open_tickets & _known(satisfaction)
+    rest = ~(open_tickets | rated)
+    out = np.empty(len(rows), dtype=object)
+    out[open_tickets] = _text(unresolved[open_tickets], lambda v: _plural(v, "unresolved support ticket"))
+    out[rated] = _text(satisfaction[rated], lambda v: f"support satisfaction {v:.1f}/5")
+    out[rest] = _text(_or_zero(tickets[rest]), lambda v: f"{_plural(v, 'support ticket')} in the last 90 days")
+    return out
 
 
-def _profile(row: dict) -> str:
-    parts = [str(v) for v in (_value(row, "country"), _value(row, "preferred_channel")) if v is not None]
-    return "customer profile with higher churn" + (f" ({', '.join(parts)})" if parts else "")
+def _marketing(rows: _Rows) -> np.ndarray:
+    sends, opens = rows.number("send_count_90d"), _or_zero(rows.number("open_count_90d"))
+    emailed = _known(sends) & (sends != 0)
+    opted_out = ~emailed & np.array([value is False for value in rows.value("is_marketing_opted_in")], dtype=bool)
+    out = np.full(len(rows), "no marketing contact in the last 90 days", dtype=object)
+    out[opted_out] = "not opted in to marketing"
+    out[emailed] = (_text(opens[emailed], lambda v: f"opened {int(v)} of ")
+                    + _text(sends[emailed], lambda v: f"{_plural(v, 'email')} in the last 90 days"))
+    return out
 
 
-TEMPLATES: dict[str, Callable[[dict], str]] = {
+def _profile(rows: _Rows) -> np.ndarray:
+    written: dict[tuple, str] = {}
+    out = np.empty(len(rows), dtype=object)
+    for i, pair in enumerate(zip(rows.value("country").tolist(), rows.value("preferred_channel").tolist())):
+        if pair not in written:
+            parts = [str(v) for v in pair if v is not None]
+            written[pair] = "customer profile with higher churn" + (f" ({', '.join(parts)})" if parts else "")
+        out[i] = written[pair]
+    return out
+
+
+#: One writer per reason group: the sentences of the rows that chose the group, with their own figures.
+TEMPLATES: dict[str, Callable[[_Rows], np.ndarray]] = {
     "recency": _recency, "order_rhythm": _order_rhythm, "spend": _spend, "seasonality": _seasonality,
     "tenure": _tenure, "returns": _returns, "discounts": _discounts, "assortment": _assortment,
     "browsing": _browsing, "cart": _cart, "reviews": _reviews, "support": _support,
@@ -367,35 +444,14 @@ class _LinearPerturbations:
         return model.predict_probability(batch), out
 
 
-class _RowView:
-    """Row access for the templates without building a dict per row: a column is turned into a
-    list the first time any template reads it (at a million rows, ``to_dict('records')`` cost more
-    than formatting every reason)."""
-
-    def __init__(self, frame: pd.DataFrame):
-        self._frame = frame
-        self._columns: dict[str, list] = {}
-        self._position = 0
-
-    def at(self, position: int) -> _RowView:
-        self._position = position
-        return self
-
-    def get(self, column: str, default=None):
-        if column not in self._columns:
-            if column not in self._frame.columns:
-                return default
-            self._columns[column] = self._frame[column].astype(object).tolist()
-        return self._columns[column][self._position]
-
-
 def top_reasons(frame: pd.DataFrame, contributions: pd.DataFrame, count: int = 3,
                 min_contribution: float = 0.005) -> pd.DataFrame:
     """The ``count`` largest positive contributions per row, written in plain words.
 
     A row's reasons are its largest contributions at or above ``min_contribution``, largest
     first; the slots after them stay empty. The choice is made for all rows at once, then each
-    group's template writes the rows that chose it.
+    group's template writes the rows that chose it, column-wise (each distinct figure is
+    formatted once).
     """
     groups = list(contributions.columns)
     values = contributions.to_numpy()
@@ -403,15 +459,16 @@ def top_reasons(frame: pd.DataFrame, contributions: pd.DataFrame, count: int = 3
     impact = np.take_along_axis(values, order, axis=1)
     # sorted descending with NaN last, so the kept slots are each row's first ones
     keep = impact >= min_contribution
-    texts: list[list[str | None]] = [[None] * len(frame) for _ in range(count)]
-    view = _RowView(frame)  # only the columns a group's template reads are looked up
-    for j, group in enumerate(groups):
-        template = TEMPLATES[group]
-        rows, slots = np.nonzero((order == j) & keep)
-        for position, slot in zip(rows.tolist(), slots.tolist()):
-            texts[slot][position] = template(view.at(position))
+    texts = [np.full(len(frame), None, dtype=object) for _ in range(count)]
+    with np.errstate(invalid="ignore"):  # comparisons with missing figures are simply false
+        for j, group in enumerate(groups):
+            rows, slots = np.nonzero((order == j) & keep)
+            if len(rows):
+                written = TEMPLATES[group](_Rows(frame, rows))
+                for slot in range(count):
+                    texts[slot][rows[slots == slot]] = written[slots == slot]
     impacts = np.full((len(frame), count), np.nan)  # fewer groups than count: the last slots stay empty
     impacts[:, :order.shape[1]] = np.where(keep, impact, np.nan)
-    columns: dict[str, object] = {f"reason_{i + 1}": texts[i] for i in range(count)}
+    columns: dict[str, object] = {f"reason_{i + 1}": texts[i].tolist() for i in range(count)}
     columns.update({f"reason_{i + 1}_impact": impacts[:, i] for i in range(count)})
     return pd.DataFrame(columns, index=frame.index)
