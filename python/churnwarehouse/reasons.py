@@ -109,12 +109,20 @@ def _falling(recent: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return _known(recent) & _known(prior) & (prior > recent)
 
 
+def _figure(rows: _Rows, column: str, write: Callable[[float], str], missing: str) -> np.ndarray:
+    """One figure's sentence per row, or ``missing`` where the figure is."""
+    values = rows.number(column)
+    out = np.full(len(rows), missing, dtype=object)
+    known = _known(values)
+    out[known] = _text(values[known], write)
+    return out
+
+
 def _recency(rows: _Rows) -> np.ndarray:
-    days, ratio = rows.number("days_since_last_order"), rows.number("purchase_gap_overdue_ratio")
-    out = np.full(len(rows), "long time since the last order", dtype=object)
-    known = _known(days)
-    out[known] = _text(days[known], lambda v: f"no order for {int(v)} days")
-    overdue = known & (ratio >= 1.2)
+    out = _figure(rows, "days_since_last_order", lambda v: f"no order for {int(v)} days",
+                  "long time since the last order")
+    ratio = rows.number("purchase_gap_overdue_ratio")
+    overdue = _known(rows.number("days_since_last_order")) & (ratio >= 1.2)
     out[overdue] += _text(ratio[overdue], lambda v: f", {v:.1f}x the usual gap")
     return out
 
@@ -163,12 +171,8 @@ def _seasonality(rows: _Rows) -> np.ndarray:
 
 
 def _tenure(rows: _Rows) -> np.ndarray:
-    tenure = rows.number("tenure_days")
-    out = np.full(len(rows), "new customer", dtype=object)
-    known = _known(tenure)
-    out[known] = _text(tenure[known], lambda v: f"new customer: first order {int(v)} days ago" if v < 90
-                       else f"first order {int(v)} days ago")
-    return out
+    return _figure(rows, "tenure_days", lambda v: f"new customer: first order {int(v)} days ago" if v < 90
+                   else f"first order {int(v)} days ago", "new customer")
 
 
 def _returns(rows: _Rows) -> np.ndarray:
@@ -181,19 +185,13 @@ def _returns(rows: _Rows) -> np.ndarray:
 
 
 def _discounts(rows: _Rows) -> np.ndarray:
-    share = rows.number("discounted_order_share")
-    out = np.full(len(rows), "discount-driven buying", dtype=object)
-    known = _known(share)
-    out[known] = _text(share[known], lambda v: f"{v:.0%} of orders used a discount")
-    return out
+    return _figure(rows, "discounted_order_share", lambda v: f"{v:.0%} of orders used a discount",
+                   "discount-driven buying")
 
 
 def _assortment(rows: _Rows) -> np.ndarray:
-    products = rows.number("distinct_product_count")
-    out = np.full(len(rows), "narrow range of products", dtype=object)
-    known = _known(products)
-    out[known] = _text(products[known], lambda v: f"buys a narrow range: {_plural(v, 'product')}")
-    return out
+    return _figure(rows, "distinct_product_count", lambda v: f"buys a narrow range: {_plural(v, 'product')}",
+                   "narrow range of products")
 
 
 def _browsing(rows: _Rows) -> np.ndarray:
@@ -211,11 +209,8 @@ def _browsing(rows: _Rows) -> np.ndarray:
 
 
 def _cart(rows: _Rows) -> np.ndarray:
-    rate = rows.number("cart_abandonment_rate_90d")
-    out = np.full(len(rows), "carts left unfinished", dtype=object)
-    known = _known(rate)
-    out[known] = _text(rate[known], lambda v: f"abandoned {v:.0%} of carts in the last 90 days")
-    return out
+    return _figure(rows, "cart_abandonment_rate_90d", lambda v: f"abandoned {v:.0%} of carts in the last 90 days",
+                   "carts left unfinished")
 
 
 def _reviews(rows: _Rows) -> np.ndarray:
