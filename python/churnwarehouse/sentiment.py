@@ -118,13 +118,14 @@ def word_counts(vectorizer: TfidfVectorizer, texts: Sequence[str]) -> sp.csr_arr
     order and dtype as ``CountVectorizer.transform`` (a pytest compares them), so the TF-IDF
     weights and probabilities computed from it are the same bit for bit.
 
-    Returns None for settings this does not cover (character analyzers, a custom tokenizer or
-    analyzer, stop words, n-grams longer than two words): the caller then uses scikit-learn.
+    Returns None for settings this does not cover (character analyzers, a custom tokenizer,
+    analyzer or token pattern, stop words, n-grams longer than two words): the caller then uses
+    scikit-learn.
     """
     min_n, max_n = vectorizer.ngram_range
     if (vectorizer.analyzer != "word" or vectorizer.tokenizer is not None or vectorizer.stop_words is not None
-            or not 1 <= min_n <= max_n <= 2):
-        return None
+            or vectorizer.token_pattern != DEFAULT_TOKEN_PATTERN or not 1 <= min_n <= max_n <= 2):
+        return None  # (another pattern could match spaces, and a bigram is two tokens joined by one)
     codes, universe, doc_of = _tokens(vectorizer, texts)
     n_tokens = len(codes)
 
