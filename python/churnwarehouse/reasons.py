@@ -109,20 +109,18 @@ def _falling(recent: np.ndarray, prior: np.ndarray) -> np.ndarray:
     return _known(recent) & _known(prior) & (prior > recent)
 
 
-def _figure(rows: _Rows, column: str, write: Callable[[float], str], missing: str) -> np.ndarray:
+def _figure(values: np.ndarray, write: Callable[[float], str], missing: str) -> np.ndarray:
     """One figure's sentence per row, or ``missing`` where the figure is."""
-    values = rows.number(column)
-    out = np.full(len(rows), missing, dtype=object)
+    out = np.full(len(values), missing, dtype=object)
     known = _known(values)
     out[known] = _text(values[known], write)
     return out
 
 
 def _recency(rows: _Rows) -> np.ndarray:
-    out = _figure(rows, "days_since_last_order", lambda v: f"no order for {int(v)} days",
-                  "long time since the last order")
-    ratio = rows.number("purchase_gap_overdue_ratio")
-    overdue = _known(rows.number("days_since_last_order")) & (ratio >= 1.2)
+    days, ratio = rows.number("days_since_last_order"), rows.number("purchase_gap_overdue_ratio")
+    out = _figure(days, lambda v: f"no order for {int(v)} days", "long time since the last order")
+    overdue = _known(days) & (ratio >= 1.2)
     out[overdue] += _text(ratio[overdue], lambda v: f", {v:.1f}x the usual gap")
     return out
 
@@ -171,7 +169,7 @@ def _seasonality(rows: _Rows) -> np.ndarray:
 
 
 def _tenure(rows: _Rows) -> np.ndarray:
-    return _figure(rows, "tenure_days", lambda v: f"new customer: first order {int(v)} days ago" if v < 90
+    return _figure(rows.number("tenure_days"), lambda v: f"new customer: first order {int(v)} days ago" if v < 90
                    else f"first order {int(v)} days ago", "new customer")
 
 
@@ -185,12 +183,12 @@ def _returns(rows: _Rows) -> np.ndarray:
 
 
 def _discounts(rows: _Rows) -> np.ndarray:
-    return _figure(rows, "discounted_order_share", lambda v: f"{v:.0%} of orders used a discount",
+    return _figure(rows.number("discounted_order_share"), lambda v: f"{v:.0%} of orders used a discount",
                    "discount-driven buying")
 
 
 def _assortment(rows: _Rows) -> np.ndarray:
-    return _figure(rows, "distinct_product_count", lambda v: f"buys a narrow range: {_plural(v, 'product')}",
+    return _figure(rows.number("distinct_product_count"), lambda v: f"buys a narrow range: {_plural(v, 'product')}",
                    "narrow range of products")
 
 
@@ -209,8 +207,8 @@ def _browsing(rows: _Rows) -> np.ndarray:
 
 
 def _cart(rows: _Rows) -> np.ndarray:
-    return _figure(rows, "cart_abandonment_rate_90d", lambda v: f"abandoned {v:.0%} of carts in the last 90 days",
-                   "carts left unfinished")
+    return _figure(rows.number("cart_abandonment_rate_90d"),
+                   lambda v: f"abandoned {v:.0%} of carts in the last 90 days", "carts left unfinished")
 
 
 def _reviews(rows: _Rows) -> np.ndarray:
