@@ -26,6 +26,7 @@ Policy (also in DECISIONS.md)
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -213,6 +214,10 @@ class BinnedTrees:
         self.predictors = [trees[0] for trees in self.estimator._predictors]
         self.baseline = float(np.ravel(self.estimator._baseline_prediction)[0])
         self.missing_bin = int(self.estimator._bin_mapper.missing_values_bin_idx_)
+        # the fitted mapper keeps the thread count of the fit (pinned to one); a copy with none
+        # set maps with the threads OpenMP allows here (a row's bins do not depend on them)
+        self.mapper = copy.copy(self.estimator._bin_mapper)
+        self.mapper.n_threads = None
         self.tables = [TreeTable(predictor, self.missing_bin) for predictor in self.predictors]
         self.names = list(self.preprocess.get_feature_names_out())
         self.positions = positions  # input column -> column of the binned matrix
@@ -233,7 +238,7 @@ class BinnedTrees:
     def bin(self, features: pd.DataFrame) -> np.ndarray:
         """Prepared features as the uint8 matrix the trees split on (column-major)."""
         internal = self.estimator._preprocess_X(self.preprocess.transform(features), reset=False)
-        return np.asfortranarray(self.estimator._bin_mapper.transform(np.asarray(internal, dtype=np.float64)))
+        return np.asfortranarray(self.mapper.transform(np.asarray(internal, dtype=np.float64)))
 
     def codes(self, binned: np.ndarray) -> list[np.ndarray]:
         """Each row's code in each tree."""
