@@ -24,6 +24,7 @@ from churnwarehouse.modeling import (
     sampling_modulus,
     train_churn_model,
 )
+from churnwarehouse.transfer import to_frame
 
 SCORE_COLUMNS = [
     "customer_id", "as_of_date", "churn_probability", "churn_percentile", "is_above_threshold",
@@ -47,7 +48,7 @@ def load_rows(features, max_rows: int, snapshot_filter: str = "has_label") -> pd
     keep = sampling_modulus(rows.aggregate("count(*)").fetchall()[0][0], max_rows)
     if keep is not None:
         rows = rows.filter(f"hash(customer_id) % 10000 < {keep}")
-    return rows.df()
+    return to_frame(rows)
 
 
 def load_training_rows(features, max_rows: int) -> pd.DataFrame:
@@ -278,7 +279,7 @@ def build_scores(features, registry_table, registry_path: str) -> pd.DataFrame:
     if version is None:
         return empty_scores()
     model, _ = registry.load(Path(registry_path), version)
-    scoring_rows = features.filter("is_scoring_snapshot").df()
+    scoring_rows = to_frame(features.filter("is_scoring_snapshot"))
     return score_customers(model, version, scoring_rows)
 
 
@@ -317,6 +318,6 @@ def build_drift(features, scores, registry_table, registry_path: str) -> pd.Data
     # only the columns drift reads, each customer's features beside their score, in customer order
     columns = ", ".join(f'"{c}"' for c in ["customer_id", "as_of_date", *model.feature_columns]
                         if c in features.columns)
-    frame = features.filter("is_scoring_snapshot").select(columns).join(
-        scores.select("customer_id, churn_probability"), "customer_id").order("customer_id").df()
+    frame = to_frame(features.filter("is_scoring_snapshot").select(columns).join(
+        scores.select("customer_id, churn_probability"), "customer_id").order("customer_id"))
     return feature_drift(model, version, frame, frame["churn_probability"].to_numpy())

@@ -3,6 +3,7 @@ purchase days in the next churn horizon and probability alive, fitted per snapsh
 snapshot's own history (churnwarehouse.bgnbd)."""
 
 from churnwarehouse.bgnbd import purchase_model_features
+from churnwarehouse.transfer import to_frame
 
 
 def model(dbt, session):
@@ -10,4 +11,4 @@ def model(dbt, session):
     history = dbt.ref("int_customer_order_features").select(
         "customer_id, as_of_date, purchase_day_count, tenure_days, days_since_last_order"
     )
-    return purchase_model_features(history.df(), int(dbt.config.get("horizon_days")))
+    return purchase_model_features(to_frame(history), int(dbt.config.get("horizon_days")))

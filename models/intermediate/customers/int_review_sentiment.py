@@ -5,12 +5,13 @@ reviews before the month of the earliest snapshot's cutoff, cached under the mod
 from pathlib import Path
 
 from churnwarehouse.sentiment import score_reviews_for_snapshots
+from churnwarehouse.transfer import to_frame
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     # only the columns scoring reads (the ids of customers and products are half the transfer)
-    reviews = dbt.ref("stg_shop__reviews").select("review_id, rating, review_text, reviewed_at").df()
-    snapshots = dbt.ref("int_snapshot_dates").df()
+    reviews = to_frame(dbt.ref("stg_shop__reviews").select("review_id, rating, review_text, reviewed_at"))
+    snapshots = to_frame(dbt.ref("int_snapshot_dates"))
     cache = Path(dbt.config.get("model_registry_path")) / "review_sentiment"
     return score_reviews_for_snapshots(reviews, snapshots, cache_folder=cache)
