@@ -31,6 +31,8 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -241,8 +243,8 @@ class BinnedTrees:
         return np.asfortranarray(self.mapper.transform(np.asarray(internal, dtype=np.float64)))
 
     def codes(self, binned: np.ndarray) -> list[np.ndarray]:
-        """Each row's code in each tree."""
-        return [table.code(binned) for table in self.tables]
+        """Each row's code in each tree (trees on ``prediction_threads()`` threads)."""
+        return parallel_map(lambda table: table.code(binned), self.tables)
 
     def raw_score(self, codes: list[np.ndarray]) -> np.ndarray:
         """The raw (logit) score: the baseline plus each tree's leaf value, summed in tree order."""
@@ -320,6 +322,20 @@ def prediction_threads() -> int:
     tree's prediction for a row does not depend on the thread count, so neither do scores.
     """
     return max(1, int(os.environ.get("CHURN_PREDICT_THREADS", os.cpu_count() or 1)))
+
+
+def parallel_map(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
+    """``[function(item) for item in items]`` on ``prediction_threads()`` Python threads, in order.
+
+    For numpy work on large arrays (``take``, in-place sums), which runs without the GIL: each
+    item's result is computed exactly as in the loop, only items run side by side.
+    """
+    items = list(items)
+    threads = min(prediction_threads(), len(items))
+    if threads <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(function, items))
 
 
 # --------------------------------------------------------------------------------------------

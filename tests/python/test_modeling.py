@@ -7,6 +7,8 @@ seasonal shift of the base rate, so every claim below can be checked against a k
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ from churnwarehouse.modeling import (
     TrainingConfig,
     fit_logit_offset,
     make_pipeline,
+    parallel_map,
     prepare_features,
     same_season_snapshot,
     seasonal_offset,
@@ -335,6 +338,34 @@ def test_boosting_reasons_equal_full_perturbation(snapshots):
     np.testing.assert_array_equal(fast_probability, probability)
     assert reasons._BoostingPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
     _assert_equal_to_full_perturbation(model, rows, probability, fast, groups)
+
+
+def test_boosting_reasons_do_not_depend_on_the_thread_count(snapshots, monkeypatch):
+    """Trees' codes and the groups' perturbations run side by side; the numbers stay bitwise the same."""
+    model, rows, _, _ = _one_family_model(snapshots, "gradient_boosting")
+    results = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("CHURN_PREDICT_THREADS", threads)
+        results.append(reasons.probabilities_and_contributions(model, rows, batch_size=150))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    pd.testing.assert_frame_equal(results[0][1], results[1][1], check_exact=True)
+
+
+def test_parallel_map_keeps_the_order_and_uses_the_threads(monkeypatch):
+    seen = set()
+
+    def square(value):
+        seen.add(threading.get_ident())
+        time.sleep(0.01)
+        return value * value
+
+    monkeypatch.setenv("CHURN_PREDICT_THREADS", "4")
+    assert parallel_map(square, range(12)) == [value * value for value in range(12)]
+    assert len(seen) > 1
+    seen.clear()
+    monkeypatch.setenv("CHURN_PREDICT_THREADS", "1")
+    assert parallel_map(square, iter(range(5))) == [0, 1, 4, 9, 16]
+    assert seen == {threading.get_ident()}
 
 
 def test_linear_reasons_equal_full_perturbation(snapshots):
