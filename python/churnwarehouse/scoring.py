@@ -257,7 +257,9 @@ def empty_scores() -> pd.DataFrame:
 
 def score_customers(model: ChurnModel, version: str, frame: pd.DataFrame) -> pd.DataFrame:
     """One row per customer of the scoring snapshot: calibrated probability, percentile, reasons."""
-    frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
+    if not frame["customer_id"].is_monotonic_increasing:  # build_scores loads them in this order already
+        frame = frame.sort_values("customer_id", kind="stable")
+    frame = frame.reset_index(drop=True)
     probability, contributions = reasons.probabilities_and_contributions(model, frame)
     top = reasons.top_reasons(frame, contributions)
     percentile = pd.Series(probability).rank(method="max", pct=True).to_numpy() * 100.0
@@ -279,7 +281,7 @@ def build_scores(features, registry_table, registry_path: str) -> pd.DataFrame:
     if version is None:
         return empty_scores()
     model, _ = registry.load(Path(registry_path), version)
-    scoring_rows = to_frame(features.filter("is_scoring_snapshot"))
+    scoring_rows = to_frame(features.filter("is_scoring_snapshot").order("customer_id"))
     return score_customers(model, version, scoring_rows)
 
 
