@@ -183,7 +183,8 @@ def expected_rating(pipeline: Pipeline, texts: pd.Series) -> np.ndarray:
     TF-IDF vector and probabilities depend only on its own text, so the numbers are the same.
     """
     codes, distinct = pd.factorize(texts.fillna("").astype(str))
-    probabilities = predict_proba_texts(pipeline, list(distinct))
+    # (a list of Python strings: iterating an Arrow-backed index yields them one call at a time)
+    probabilities = predict_proba_texts(pipeline, distinct.to_numpy(dtype=object).tolist())
     classes = pipeline.named_steps["classifier"].classes_.astype(float)
     return (probabilities @ classes)[codes]
 

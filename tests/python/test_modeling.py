@@ -325,6 +325,40 @@ def test_tree_tables_reproduce_scikit_learns_trees(snapshots):
         np.testing.assert_array_equal(table.values[code], expected)
 
 
+def _transformers_binned(trees, features):
+    """The binned rows through the pipeline's and gradient boosting's own transformers."""
+    internal = trees.estimator._preprocess_X(trees.preprocess.transform(features), reset=False)
+    return np.asfortranarray(trees.mapper.transform(np.asarray(internal, dtype=np.float64)))
+
+
+@pytest.mark.parametrize("with_categories", [True, False])
+def test_direct_binning_equals_the_transformers(snapshots, with_categories):
+    """BinnedTrees.bin writes each column where the trees read it, skipping the column
+    transformers: the same bins for missing numbers, missing, unseen and known categories."""
+    from churnwarehouse.modeling import BinnedTrees, prepare_features
+    data = snapshots.copy() if with_categories else snapshots.drop(columns="country")
+    if with_categories:  # a missing country in training as well (imputed as its own category)
+        data.loc[::11, "country"] = None
+    model, rows, _, _ = _one_family_model(data, "gradient_boosting")
+    assert bool(model.categorical_features) == with_categories
+    trees = BinnedTrees.of(model.pipeline)
+    assert trees is not None and trees.direct is not None
+    rows = rows.copy()
+    rows.loc[::7, "days_since_last_order"] = np.nan
+    if with_categories:
+        rows.loc[::5, "country"] = None
+        rows.loc[1::5, "country"] = "never seen"
+    features = prepare_features(rows, model.numeric_features, model.categorical_features)
+    expected = _transformers_binned(trees, features)
+    binned = trees.bin(features)
+    assert binned.dtype == expected.dtype and binned.flags["F_CONTIGUOUS"]
+    np.testing.assert_array_equal(binned, expected)
+    # a numeric column the transformers would have to convert takes their path, with their result
+    features["order_count"] = features["order_count"].astype("float32")
+    assert trees._direct_internal(features) is None
+    np.testing.assert_array_equal(trees.bin(features), _transformers_binned(trees, features))
+
+
 def test_boosting_reasons_equal_full_perturbation(snapshots):
     """The lookup-table shortcut for gradient boosting gives the same contributions as
     scikit-learn predicting every perturbed frame in full."""

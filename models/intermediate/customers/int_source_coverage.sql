@@ -14,13 +14,12 @@ snapshots as (
 
 order_line_starts as (
 
-    -- one pass over order lines: when lines start, and when categorised lines start
+    -- one pass over order lines: when lines start, and when categorised lines start (a staged
+    -- line carries its staged order's ordered_at, so the orders need not be joined)
     select
-        min(orders.ordered_at) as order_items_start_at,
-        min(case when products.category is not null then orders.ordered_at end) as categories_start_at
+        min(items.ordered_at) as order_items_start_at,
+        min(case when products.category is not null then items.ordered_at end) as categories_start_at
     from {{ ref('stg_shop__order_items') }} as items
-    inner join {{ ref('stg_shop__orders') }} as orders
-        on items.order_id = orders.order_id
     left join {{ ref('stg_shop__products') }} as products
         on items.product_id = products.product_id
 
