@@ -65,7 +65,9 @@ final as (
         event_type,
         product_id,
         occurred_at,
-        {{ quarantine_columns() }}
+        {{ quarantine_columns() }},
+        -- when this row was (re)staged: the session-day rollup re-aggregates what changed since it ran
+        {{ load_timestamp() }} as staged_at
     from ranked
 
 )
