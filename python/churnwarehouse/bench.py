@@ -382,11 +382,10 @@ FEATURE_SELECTION = [f"path:{d.rstrip('/')}" for d in FEATURE_MODEL_DIRS] + list
 
 def feature_models_alone(workdir: Path, db_path: Path, dbt_vars: dict) -> dict[str, float | str]:
     """The feature models re-run on the built warehouse one at a time (same data, same tables),
-    the review-sentiment cache cleared first so it refits as in the build, and the incremental
-    session-day rollup rebuilt in full (``--full-refresh``) as in the build; their times by layer."""
+    the review-sentiment cache cleared first so it refits as in the build; their times by layer."""
     shutil.rmtree(Path(dbt_vars["model_registry_path"]) / "review_sentiment", ignore_errors=True)
-    _, results = dbt_build(workdir / "alone", db_path, dbt_vars, "--threads", "1", "--full-refresh",
-                           "--select", *FEATURE_SELECTION, command="run")
+    _, results = dbt_build(workdir / "alone", db_path, dbt_vars, "--threads", "1", "--select", *FEATURE_SELECTION,
+                           command="run")
     return summarize_results(results, workdir / "alone")
 
 
