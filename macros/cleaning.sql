@@ -314,20 +314,9 @@ customer_table_state as (
         from {{ this }}
         where quarantine_action is null or quarantine_action = 'repaired'
     {%- endset -%}
-    {{ query_constant(query, dbt.type_timestamp()) }}
-{%- endmacro %}
-
-{#- A one-value query, run before the model and written into its SQL as a constant of data_type
-    (null when it returns null), so that scans can prune row groups by it; at parse time, when
-    nothing may be queried, the query itself as a scalar subquery. -#}
-{% macro query_constant(query, data_type) -%}
     {%- if execute -%}
-        {%- set value = run_query(query).columns[0].values()[0] -%}
-        {%- if value is none -%}
-            {{ dbt.cast('null', data_type) }}
-        {%- else -%}
-            {{ dbt.cast(dbt.string_literal(value | string), data_type) }}
-        {%- endif -%}
+        {%- set watermark = run_query(query).columns[0].values()[0] -%}
+        {{ dbt.cast(dbt.string_literal(watermark | string), dbt.type_timestamp()) }}
     {%- else -%}
         ({{ query }})
     {%- endif -%}

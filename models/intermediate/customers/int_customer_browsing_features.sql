@@ -1,15 +1,15 @@
 -- One row per customer per as_of_date with a visit in the 365 days up to it: sessions, product
 -- views, cart adds, cart abandonment, days since the last visit and the visit trend.
--- Reads the session-days (a session's events on one day) of int_customer_session_days, kept
--- up to date incrementally, and joins only the 365 days before each snapshot. Before the join,
--- session-days older than the latest snapshot's year are kept only for customers with an
--- earlier snapshot (the training sample), and the session-days are aggregated per snapshot
--- directly: a day is active when it has a session-day, so no per-day aggregation is needed.
+-- Events are reduced to session-days (a session's events on one day) before the snapshot join,
+-- and only the 365 days before each snapshot are joined. Before that reduction, events older
+-- than the latest snapshot's year are kept only for customers with an earlier snapshot (the
+-- training sample), and the session-days are aggregated per snapshot directly: a day is active
+-- when it has a session-day, so no per-day aggregation is needed.
 with
 
-session_days_all as (
+events as (
 
-    select * from {{ ref('int_customer_session_days') }}
+    select * from {{ ref('stg_shop__events') }}
 
 ),
 
@@ -38,27 +38,42 @@ customers_with_earlier_snapshots as (
 
 ),
 
--- a superset of the session-days some snapshot looks at; the snapshot join below applies each window
-session_days as (
+-- a superset of the events some snapshot looks at; the snapshot join below applies each window
+events_in_windows as (
 
     select
-        session_days_all.customer_id,
-        session_days_all.visit_date,
-        session_days_all.product_view_count,
-        session_days_all.cart_add_count,
-        session_days_all.search_count,
-        session_days_all.has_cart_add,
-        session_days_all.has_checkout
-    from session_days_all
+        events.customer_id,
+        events.session_id,
+        events.event_type,
+        {{ dbt.cast('events.occurred_at', 'date') }} as visit_date
+    from events
     cross join last_snapshot
+    -- the day bounds as times, so no event's time is cast to a date to be filtered:
+    -- its date <= D is its time < D + 1 day, its date > D - 365 days is its time >= D - 364 days
     where
-        session_days_all.visit_date <= last_snapshot.last_as_of_date
+        events.occurred_at < {{ dbt.dateadd('day', 1, 'last_snapshot.last_as_of_date') }}
         and (
-            session_days_all.visit_date > {{ dbt.dateadd('day', -365, 'last_snapshot.last_as_of_date') }}
-            or session_days_all.customer_id in (
+            events.occurred_at >= {{ dbt.dateadd('day', -364, 'last_snapshot.last_as_of_date') }}
+            or events.customer_id in (
                 select customers_with_earlier_snapshots.customer_id from customers_with_earlier_snapshots
             )
         )
+
+),
+
+session_days as (
+
+    select
+        customer_id,
+        coalesce(session_id, customer_id) as session_key,
+        visit_date,
+        count(case when event_type = 'product_view' then 1 end) as product_view_count,
+        count(case when event_type = 'add_to_cart' then 1 end) as cart_add_count,
+        count(case when event_type = 'search' then 1 end) as search_count,
+        max(case when event_type = 'add_to_cart' then 1 else 0 end) as has_cart_add,
+        max(case when event_type = 'checkout' then 1 else 0 end) as has_checkout
+    from events_in_windows
+    group by 1, 2, 3
 
 ),
 

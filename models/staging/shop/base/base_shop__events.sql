@@ -65,9 +65,7 @@ final as (
         event_type,
         product_id,
         occurred_at,
-        {{ quarantine_columns() }},
-        -- when this row was (re)staged: the session-day rollup re-aggregates what changed since it ran
-        {{ load_timestamp() }} as staged_at
+        {{ quarantine_columns() }}
     from ranked
 
 )
