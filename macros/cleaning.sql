@@ -51,6 +51,12 @@
     to_utc_timestamp({{ expression }}, '{{ source_timezone }}')
 {%- endmacro %}
 
+{#- The start of this dbt invocation, the same literal in every model of the run (unlike the
+    database's current time, which each statement reads anew). -#}
+{% macro run_timestamp() -%}
+    {{ dbt.cast(dbt.string_literal(run_started_at.strftime('%Y-%m-%d %H:%M:%S.%f')), dbt.type_timestamp()) }}
+{%- endmacro %}
+
 {#- The load time against which "future" timestamps are judged. -#}
 {% macro load_timestamp() -%}
     {{ dbt.cast(dbt.current_timestamp(), dbt.type_timestamp()) }}
@@ -277,10 +283,13 @@ customer_table_state as (
 {#- Incremental staging. A daily run re-stages only the raw rows whose key is new or changed:
     every raw row sharing a key with a row whose own time, or the time of a later update
     (update_time_columns: a ticket's resolution, a send's open, click and redemption), is at or
-    after the watermark (the latest such time among the staged rows of this table), or whose
-    own time is missing or unparseable, or that has no key at all. All copies of such a key are
-    in the batch, so duplicate ranking sees what a full refresh sees, and delete+insert on the
-    key replaces them whole. Rows without a key are deleted by the pre-hook
+    after the watermark (the latest such time among the staged rows of this table), or falls on
+    an earlier day on which the raw table and this model disagree (rows or updates that arrived
+    after the watermark had passed their day: late_arrival_days), or whose own time is missing
+    or unparseable, or that has no key at all, or that was quarantined for an unknown customer
+    who is now known (their customer row came in late). All copies of such a key are in the
+    batch, so duplicate ranking sees what a full refresh sees, and delete+insert on the key
+    replaces them whole. Rows without a key are deleted by the pre-hook
     (delete_rows_without_key) and re-staged on every run. Only quarantined rows can have a
     timestamp in the future, so they never move the watermark. Renders nothing outside
     incremental runs. -#}
@@ -291,6 +300,8 @@ customer_table_state as (
     {%- set raw_times = [to_utc_timestamp('new_rows.' ~ time_column)] -%}
     {%- for column in update_time_columns %}{% do raw_times.append(to_utc_timestamp('new_rows.' ~ column)) %}{% endfor -%}
     {%- set staged_times = [time_column] + update_time_columns %}
+    {%- set watermark = incremental_watermark(staged_times) %}
+    {%- set late_days = late_arrival_days(source_relation, staged_times, watermark) %}
     where
         {{ key }} is null
         or {{ key }} in (
@@ -298,9 +309,84 @@ customer_table_state as (
             from {{ source_relation }} as new_rows
             where
                 {{ raw_times[0] }} is null
-                or {{ latest_timestamp(raw_times) }} >= {{ incremental_watermark(staged_times) }}
+                or {{ latest_timestamp(raw_times) }} >= {{ watermark }}
+                {%- for column in staged_times if late_days[column] %}
+                or {{ dbt.cast(to_utc_timestamp('new_rows.' ~ column), 'date') | trim }} in (
+                    {%- for day in late_days[column] %}{{ dbt.cast(dbt.string_literal(day), 'date') | trim }}{{ ', ' if not loop.last }}{% endfor -%}
+                )
+                {%- endfor %}
+        )
+        or {{ key }} in (
+            -- rows quarantined for an unknown customer whose customer row has come in since
+            select {{ key_column }} from {{ this }}
+            where
+                quarantine_reason = 'unknown_customer'
+                and customer_id in (
+                    select customer_id from {{ ref('base_shop__customers') }}
+                    where quarantine_action is null or quarantine_action = 'repaired'
+                )
         )
     {%- endif -%}
+{%- endmacro %}
+
+{#- Per time column (a row's own time and its update times), the days before the watermark on
+    which the raw table and the model being built disagree on how many values fall (UTC): a row
+    or an update that arrived after its day had passed the watermark, or one that left the raw
+    files. The model holds one row per raw row (clean and quarantined alike) with these times as
+    the raw row has them, so after every run the counts agree day by day; a late row or update
+    makes its day's raw count larger, and the batch then takes the rows of that day. Read
+    before the model runs (one aggregate per column over the raw table and one over the
+    model); at parse time, and in the usual run where every day agrees, every list is empty. -#}
+{% macro late_arrival_days(source_relation, time_columns, watermark) -%}
+    {%- set late_days = {} -%}
+    {%- for column in time_columns %}{% do late_days.update({column: []}) %}{% endfor -%}
+    {%- if not execute -%}
+        {{ return(late_days) }}
+    {%- endif -%}
+    {%- set query -%}
+        with
+
+        raw_days as (
+            {%- for column in time_columns %}
+            select
+                '{{ column }}' as time_column,
+                {{ dbt.cast(to_utc_timestamp('raw_rows.' ~ column), 'date') }} as day,
+                count(*) as value_count
+            from {{ source_relation }} as raw_rows
+            group by 1, 2
+            {{ 'union all' if not loop.last }}
+            {%- endfor %}
+        ),
+
+        staged_days as (
+            {%- for column in time_columns %}
+            select
+                '{{ column }}' as time_column,
+                {{ dbt.cast(column, 'date') }} as day,
+                count(*) as value_count
+            from {{ this }}
+            group by 1, 2
+            {{ 'union all' if not loop.last }}
+            {%- endfor %}
+        )
+
+        select
+            coalesce(raw_days.time_column, staged_days.time_column) as time_column,
+            {{ dbt.cast('coalesce(raw_days.day, staged_days.day)', dbt.type_string()) }} as day
+        from raw_days
+        full outer join staged_days
+            on
+                raw_days.time_column = staged_days.time_column
+                and raw_days.day = staged_days.day
+        where
+            {{ dbt.cast('coalesce(raw_days.day, staged_days.day)', dbt.type_timestamp()) }} < {{ watermark }}
+            and coalesce(raw_days.value_count, 0) != coalesce(staged_days.value_count, 0)
+        order by 1, 2
+    {%- endset -%}
+    {%- for row in run_query(query).rows -%}
+        {%- do late_days[row[0]].append(row[1]) -%}
+    {%- endfor -%}
+    {{ return(late_days) }}
 {%- endmacro %}
 
 {#- The watermark of incremental_batch_filter, read before the model runs and written into its

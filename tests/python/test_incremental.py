@@ -1,9 +1,10 @@
 """Incremental daily runs give the same warehouse as a full refresh.
 
-Day 0: a full build on the raw data up to the day before the last. Day 1: the raw data gains its
-last day (new orders, events, reviews, tickets, and sends opened or redeemed since), and an
-incremental ``dbt build`` runs on top of day 0. A ``--full-refresh`` build of day 1, starting
-from the same model registry as the incremental run did, must hold identical tables.
+Day 0: a full build on the raw data up to the day before the last, less some rows dated in the
+week before it (they arrive late). Day 1: the raw data gains its last day (new orders, events,
+reviews, tickets, and sends opened or redeemed since) and the late rows, and an incremental
+``dbt build`` runs on top of day 0. A ``--full-refresh`` build of day 1, starting from the same
+model registry as the incremental run did, must hold identical tables.
 """
 
 from __future__ import annotations
@@ -19,8 +20,16 @@ from churnwarehouse.cut import cut_raw_directory
 from conftest import dbt
 
 # load-time columns: when the build ran, not what it computed
-LOAD_TIME_COLUMNS = {"quarantined_at", "trained_at"}
+LOAD_TIME_COLUMNS = {"quarantined_at", "trained_at", "staged_at"}
 INCREMENTAL_BASE_MODELS = ["orders", "order_items", "events", "reviews", "support_tickets", "marketing_sends"]
+#: table -> (time column, key column) of the tables whose rows can arrive late
+LATE_TABLES = {
+    "orders": ("ordered_at", "order_id"),
+    "events": ("occurred_at", "event_id"),
+    "reviews": ("reviewed_at", "review_id"),
+    "support_tickets": ("opened_at", "ticket_id"),
+    "marketing_sends": ("sent_at", "send_id"),
+}
 
 
 def _last_order_date(raw_dir: Path) -> dt.date:
@@ -55,6 +64,57 @@ def _comparable_select(con: duckdb.DuckDBPyConnection, catalog: str, table: str)
     return f"select {', '.join(select)} from {catalog}.main.{table}"
 
 
+def _hold_back_late_rows(day0: Path, day1: Path, last: dt.date) -> dict[str, set[str]]:
+    """Make some rows and updates of the six days before day 0's last day arrive late.
+
+    Day 0 loses one in seven rows dated then, so they first appear in day 1, dated before the
+    watermark. Half of the held-back orders keep their lines in day 0 (lines that came before
+    their order); the others' lines arrive with them. Of the sends opened and the tickets
+    resolved in those days, one in five shows no open (resolution) in day 0, as if the update
+    reached the export only on day 1. Some customers' rows reach it only on day 1 too.
+    Returns the held-back keys per table, the late updates under "<table>.<column>"."""
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    first = last - dt.timedelta(days=6)
+
+    def is_late(time_column: str, key_column: str, one_in: int = 7) -> str:
+        return (f"{time_column} >= date '{first}' and {time_column} < date '{last}'"
+                f" and hash({key_column}) % {one_in} = 0")
+
+    def rewrite(path: Path, select: str) -> None:
+        con.execute(f"copy ({select}) to '{path}.tmp' (format parquet)")
+        Path(f"{path}.tmp").replace(path)
+
+    held: dict[str, set[str]] = {}
+    for table, (time_column, key_column) in LATE_TABLES.items():
+        path = day0 / f"{table}.parquet"
+        held[table] = {r[0] for r in con.execute(
+            f"select {key_column} from '{path}' where {is_late(time_column, key_column)}").fetchall()}
+        rewrite(path, f"select * from '{path}' where not ({is_late(time_column, key_column)})")
+    # customers whose customer row reaches the export only on day 1, all of whose orders are
+    # older than the days above (so only the release of their quarantined rows restages them):
+    # their day-0 orders are quarantined as unknown_customer, and day 1 releases them
+    path = day0 / "customers.parquet"
+    missing = (f"hash(customer_id) % 40 = 0 and customer_id in (select customer_id"
+               f" from '{day0 / 'orders.parquet'}' group by 1 having max(ordered_at) < date '{first}')")
+    held["customers"] = {r[0] for r in con.execute(f"select customer_id from '{path}' where {missing}").fetchall()}
+    rewrite(path, f"select * from '{path}' where not ({missing})")
+    path = day0 / "order_items.parquet"
+    rewrite(path, f"""select * from '{path}' where order_id not in (
+        select order_id from '{day1 / "orders.parquet"}'
+        where {is_late("ordered_at", "order_id")} and hash(order_id) % 2 = 1)""")
+    for table, key_column, column, cleared in [
+        ("marketing_sends", "send_id", "opened_at", ["opened_at"]),
+        ("support_tickets", "ticket_id", "resolved_at", ["resolved_at", "satisfaction_score"]),
+    ]:
+        path = day0 / f"{table}.parquet"
+        late = is_late(column, key_column, 5)
+        held[f"{table}.{column}"] = {r[0] for r in con.execute(f"select {key_column} from '{path}' where {late}").fetchall()}
+        replaced = ", ".join(f"case when {late} then null else {c} end as {c}" for c in cleared)
+        rewrite(path, f"select * replace ({replaced}) from '{path}'")
+    return held
+
+
 @pytest.fixture(scope="module")
 def daily_builds(sample_dirs, tmp_path_factory):
     raw_full, _ = sample_dirs
@@ -63,6 +123,7 @@ def daily_builds(sample_dirs, tmp_path_factory):
     day0, day1 = root / "raw_day0", root / "raw_day1"
     cut_raw_directory(raw_full, day0, dt.datetime.combine(last, dt.time()))
     cut_raw_directory(raw_full, day1, dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
+    held = _hold_back_late_rows(day0, day1, last)
 
     incremental = root / "incremental"
     registry = incremental / "model_registry"
@@ -78,11 +139,11 @@ def daily_builds(sample_dirs, tmp_path_factory):
                 {**dbt_vars, "raw_path": str(day1), "test_window_days": 3}, "--exclude-resource-type", "unit_test")
     dbt("build", refresh, refresh / "warehouse.duckdb",
         {**dbt_vars, "raw_path": str(day1), "model_registry_path": str(refresh / "model_registry")}, "--full-refresh")
-    return incremental, refresh, daily, last
+    return incremental, refresh, daily, last, held
 
 
 def test_daily_run_is_incremental_and_adds_the_new_day(daily_builds):
-    incremental, _, daily, last = daily_builds
+    incremental, _, daily, last, _ = daily_builds
     for table in INCREMENTAL_BASE_MODELS:
         assert f"incremental model main.base_shop__{table}" in daily.stdout, table
         compiled = next((incremental / "target" / "run").rglob(f"base_shop__{table}.sql")).read_text()
@@ -102,8 +163,51 @@ def test_daily_run_is_incremental_and_adds_the_new_day(daily_builds):
     assert "max(occurred_at)" in compiled_test
 
 
+def test_daily_run_stages_rows_that_arrived_late(daily_builds):
+    incremental, _, _, _, held = daily_builds
+    held = dict(held)
+    late_customers = sorted(held.pop("customers"))
+    con = duckdb.connect(str(incremental / "warehouse.duckdb"), read_only=True)
+    try:
+        for table, keys in held.items():
+            assert len(keys) >= 3, table  # the sample has late rows of every kind to test with
+            if "." in table:  # late updates: the staged rows carry them
+                table, column = table.split(".")
+                key_column = LATE_TABLES[table][1]
+                staged = {r[0] for r in con.execute(
+                    f"select {key_column} from base_shop__{table} where {column} is not null").fetchall()}
+            else:
+                key_column = LATE_TABLES[table][1]
+                staged = {r[0] for r in con.execute(f"select {key_column} from base_shop__{table}").fetchall()}
+            assert keys <= staged, (table, sorted(keys - staged)[:5])
+        # the lines of late orders: staged with their order, none left as lines of an unknown order
+        unknown = con.execute(
+            "select count(*) from base_shop__order_items where quarantine_reason = 'unknown_order'"
+            " and order_id in (select order_id from stg_shop__orders)"
+        ).fetchall()[0][0]
+        late_lines = con.execute(
+            "select count(*) from stg_shop__order_items where order_id in (select unnest(?))", [sorted(held["orders"])]
+        ).fetchall()[0][0]
+        # the rows of customers whose customer row came late: released, none still quarantined
+        released = con.execute(
+            "select count(*) from stg_shop__orders where customer_id in (select unnest(?))", [late_customers]
+        ).fetchall()[0][0]
+        still_unknown = con.execute(
+            "select count(*) from stg_shop__quarantine where table_name = 'orders'"
+            " and quarantine_reason = 'unknown_customer' and record_key in (select order_id from base_shop__orders where customer_id in (select unnest(?)))",
+            [late_customers],
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert unknown == 0
+    assert late_lines > 0
+    assert len(late_customers) >= 2
+    assert released > 0
+    assert still_unknown == 0
+
+
 def test_incremental_and_full_refresh_builds_hold_identical_tables(daily_builds):
-    incremental, refresh, _, _ = daily_builds
+    incremental, refresh, _, _, _ = daily_builds
     con = duckdb.connect()
     con.execute(f"attach '{incremental / 'warehouse.duckdb'}' as inc (read_only)")
     con.execute(f"attach '{refresh / 'warehouse.duckdb'}' as ref (read_only)")

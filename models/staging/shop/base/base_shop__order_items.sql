@@ -17,17 +17,18 @@ source as {{ inline_cte() }} (
 
     select * from {{ source('shop', 'order_items') }}
     {%- if is_incremental() %} as raw_rows
-    -- a daily run re-stages the lines of orders staged at or after this table's watermark, lines
-    -- of orders that are not staged (they are quarantined again, or released if their order came
-    -- in), and lines without an order id; delete+insert on order_id replaces them whole
+    -- a daily run re-stages the lines of the orders staged since this table last ran (new,
+    -- changed or late orders), the lines of orders that are not staged (they are quarantined
+    -- again, or released if their order came in), and lines without an order id; delete+insert
+    -- on order_id replaces them whole
     where
         {{ clean_string('raw_rows.order_id') }} is null
         or {{ clean_string('raw_rows.order_id') }} in (
             select order_id from {{ ref('base_shop__orders') }}
             where
                 quarantine_action is null
-                and ordered_at >= (
-                    select coalesce(max(ordered_at), {{ timestamp_floor() }})
+                and staged_at > (
+                    select coalesce(max(staged_at), {{ timestamp_floor() }})
                     from {{ this }}
                 )
         )
@@ -100,7 +101,8 @@ final as (
         unit_price,
         quantity * unit_price as line_amount,
         ordered_at,
-        {{ quarantine_columns() }}
+        {{ quarantine_columns() }},
+        {{ run_timestamp() }} as staged_at
     from ranked
 
 )

@@ -74,7 +74,9 @@ final as (
         coupon_code,
         channel,
         currency,
-        {{ quarantine_columns() }}
+        {{ quarantine_columns() }},
+        -- the run that staged the row: order lines re-stage the lines of the orders it staged
+        {{ run_timestamp() }} as staged_at
     from ranked
 
 )
