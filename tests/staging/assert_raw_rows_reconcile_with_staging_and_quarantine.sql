@@ -1,5 +1,7 @@
 -- Asserts that no raw row is silently dropped: for every raw table,
 -- raw rows = staged rows + rejected quarantine rows. Returns the tables that do not reconcile.
+-- After a daily (incremental) run a failure means rows left the raw files, or an order line
+-- came alone for an order staged by an earlier run: run `dbt build --full-refresh`.
 {% set tables = ['orders', 'customers', 'order_items', 'products', 'events', 'reviews', 'support_tickets', 'marketing_sends'] %}
 
 with
