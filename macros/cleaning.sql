@@ -228,11 +228,17 @@ ranked as (
 
 {#- Import CTEs for the unknown-customer check: the staged customer ids, and whether a
     customers table was provided at all (without one, every customer is known from orders). -#}
+{#- The ids of staged customers (clean or repaired): a row of another table whose customer is
+    not among them is quarantined as unknown_customer. -#}
+{% macro known_customer_ids() -%}
+    select customer_id from {{ ref('base_shop__customers') }}
+    where quarantine_action is null or quarantine_action = 'repaired'
+{%- endmacro %}
+
 {% macro known_customer_ctes() -%}
 known_customers as (
 
-    select customer_id from {{ ref('base_shop__customers') }}
-    where quarantine_action is null or quarantine_action = 'repaired'
+    {{ known_customer_ids() }}
 
 ),
 
@@ -320,11 +326,8 @@ customer_table_state as (
             -- rows quarantined for an unknown customer whose customer row has come in since
             select {{ key_column }} from {{ this }}
             where
-                quarantine_reason = 'unknown_customer'
-                and customer_id in (
-                    select customer_id from {{ ref('base_shop__customers') }}
-                    where quarantine_action is null or quarantine_action = 'repaired'
-                )
+                quarantine_reason = '{{ unknown_customer_check()[1] }}'
+                and customer_id in ({{ known_customer_ids() }})
         )
     {%- endif -%}
 {%- endmacro %}
