@@ -298,38 +298,131 @@ customer_table_state as (
     replaces them whole. Rows without a key are deleted by the pre-hook
     (delete_rows_without_key) and re-staged on every run. Only quarantined rows can have a
     timestamp in the future, so they never move the watermark. Renders nothing outside
-    incremental runs. -#}
+    incremental runs.
+
+    The batch is read in proportion to the new data. The rows in the window (batch_window) are
+    found by their times alone, so a scan of the raw files skips the row groups before it. Older
+    copies of their keys (and the rows released for a late customer) exist only where the model
+    holds a row with that key, so one look at the model's keys (staged_key_copies) tells
+    whether there are any and from which time on; the raw rows are then read from that time.
+    The same bound limits the delete to the model's rows from that time on
+    (get_incremental_bounded_delete_insert_sql): before this, each run read every key of both
+    the raw table and the model (1M customers, events: 4.2 s -> 0.2 s for the batch, 1.3 s ->
+    0.02 s for the delete). -#}
 {% macro incremental_batch_filter(source_relation, alias, key_column, time_column, update_time_columns=[]) -%}
     {%- if is_incremental() -%}
     {%- set key = clean_string(alias ~ '.' ~ key_column) %}
-    as {{ alias }}
-    {%- set raw_times = [to_utc_timestamp('new_rows.' ~ time_column)] -%}
-    {%- for column in update_time_columns %}{% do raw_times.append(to_utc_timestamp('new_rows.' ~ column)) %}{% endfor -%}
     {%- set staged_times = [time_column] + update_time_columns %}
     {%- set watermark = incremental_watermark(staged_times) %}
     {%- set late_days = late_arrival_days(source_relation, staged_times, watermark) %}
-    where
-        {{ key }} is null
-        or {{ key }} in (
+    {%- set window = batch_window(alias, time_column, update_time_columns, watermark, late_days) %}
+    {%- set batch_keys -%}
             select {{ clean_string('new_rows.' ~ key_column) }}
             from {{ source_relation }} as new_rows
-            where
-                {{ raw_times[0] }} is null
-                or {{ latest_timestamp(raw_times) }} >= {{ watermark }}
-                {%- for column in staged_times if late_days[column] %}
-                or {{ dbt.cast(to_utc_timestamp('new_rows.' ~ column), 'date') | trim }} in (
-                    {%- for day in late_days[column] %}{{ dbt.cast(dbt.string_literal(day), 'date') | trim }}{{ ', ' if not loop.last }}{% endfor -%}
-                )
-                {%- endfor %}
-        )
-        or {{ key }} in (
+            where {{ batch_window('new_rows', time_column, update_time_columns, watermark, late_days) }}
+            union all
             -- rows quarantined for an unknown customer whose customer row has come in since
             select {{ key_column }} from {{ this }}
             where
                 quarantine_reason = '{{ unknown_customer_check()[1] }}'
                 and customer_id in ({{ known_customer_ids() }})
+    {%- endset %}
+    {%- set copies = staged_key_copies(key_column, time_column, batch_keys) %}
+    as {{ alias }}
+    {%- if copies.delete_condition %}
+    /* delete only where: {{ copies.delete_condition }} */
+    {%- endif %}
+    where {{ window }}
+    -- outside the window, each branch filters on one column, so that the scan can skip row groups
+    union all
+    select * from {{ source_relation }} as {{ alias }}
+    where
+        not coalesce({{ window }}, false)
+        and {{ missing_key_prefilter(alias ~ '.' ~ key_column) }}{{ key }} is null
+    {%- if copies.read_condition %}
+    union all
+    select * from {{ source_relation }} as {{ alias }}
+    where
+        not coalesce({{ window }}, false)
+        and {{ copies.read_condition | replace('__time__', to_utc_timestamp(alias ~ '.' ~ time_column)) }}
+        and {{ key }} in (
+            {{ batch_keys }}
         )
+    {%- endif %}
     {%- endif -%}
+{%- endmacro %}
+
+{#- The raw rows an incremental run takes by their times: own time missing or unparseable, own
+    time or an update at or after the watermark, or a value on a day late_arrival_days found. -#}
+{% macro batch_window(alias, time_column, update_time_columns, watermark, late_days) -%}
+    {%- set times = [to_utc_timestamp(alias ~ '.' ~ time_column)] -%}
+    {%- for column in update_time_columns %}{% do times.append(to_utc_timestamp(alias ~ '.' ~ column)) %}{% endfor -%}
+    ({{ times[0] }} is null
+    or {{ latest_timestamp(times) }} >= {{ watermark }}
+    {%- for column in [time_column] + update_time_columns if late_days[column] %}
+    or {{ dbt.cast(to_utc_timestamp(alias ~ '.' ~ column), 'date') | trim }} in (
+        {%- for day in late_days[column] %}{{ dbt.cast(dbt.string_literal(day), 'date') | trim }}{{ ', ' if not loop.last }}{% endfor -%}
+    )
+    {%- endfor %})
+{%- endmacro %}
+
+{#- Whether the model holds rows with a key of the batch (batch_keys: a query of keys), and the
+    earliest own time among them. Their raw copies are rows of the same times (the model holds
+    one row per raw row, with its time), so read_condition ('__time__' stands for the raw
+    row's own time) finds every raw copy outside the window, and delete_condition the model's
+    rows that the batch replaces. Read before the model runs; at parse time both stay open
+    (every raw row with a batch key is read, every model row with one is deleted). -#}
+{% macro staged_key_copies(key_column, time_column, batch_keys) -%}
+    {%- if not execute -%}
+        {{ return({'read_condition': '1 = 1', 'delete_condition': none}) }}
+    {%- endif -%}
+    {%- set query -%}
+        select count(*), {{ dbt.cast('min(' ~ time_column ~ ')', dbt.type_string()) }}
+        from {{ this }}
+        where {{ key_column }} in (
+            {{ batch_keys }}
+        )
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- if row[0] == 0 -%}
+        {#- only new keys: nothing to read outside the window, nothing to delete -#}
+        {{ return({'read_condition': none, 'delete_condition': '1 = 0'}) }}
+    {%- elif row[1] is none -%}
+        {#- copies without a time: their raw rows are in the window already -#}
+        {{ return({'read_condition': none, 'delete_condition': time_column ~ ' is null'}) }}
+    {%- endif -%}
+    {%- set earliest = dbt.cast(dbt.string_literal(row[1]), dbt.type_timestamp()) | trim -%}
+    {{ return({
+        'read_condition': '__time__ >= ' ~ earliest,
+        'delete_condition': '(' ~ time_column ~ ' >= ' ~ earliest ~ ' or ' ~ time_column ~ ' is null)',
+    }) }}
+{%- endmacro %}
+
+{#- A cheap test that lets a scan skip the row groups where no key can be missing, written before
+    the exact test (clean_string(key) is null). On DuckDB: a key that is null, empty or only
+    spaces sorts before '!', and Parquet statistics then rule out nearly every row group. -#}
+{% macro missing_key_prefilter(column) -%}
+    {{ adapter.dispatch('missing_key_prefilter', 'churn_warehouse')(column) }}
+{%- endmacro %}
+
+{% macro default__missing_key_prefilter(column) -%}
+{%- endmacro %}
+
+{% macro duckdb__missing_key_prefilter(column) -%}
+    ({{ column }} is null or {{ column }} < '!') and {% endmacro %}
+
+{#- delete+insert on the unique key, with the delete limited to the rows the batch can replace:
+    incremental_batch_filter writes that condition into the model's SQL as a comment
+    ("delete only where: ..."), read here; without one, the plain delete+insert. -#}
+{% macro get_incremental_bounded_delete_insert_sql(arg_dict) -%}
+    {%- set predicates = (arg_dict['incremental_predicates'] or []) | list -%}
+    {%- set marker = modules.re.search('/\\* delete only where: (.*?) \\*/', model.compiled_code or '') -%}
+    {%- if marker -%}
+        {%- do predicates.append(marker.group(1)) -%}
+    {%- endif -%}
+    {{ return(get_delete_insert_merge_sql(
+        arg_dict['target_relation'], arg_dict['temp_relation'], arg_dict['unique_key'],
+        arg_dict['dest_columns'], predicates)) }}
 {%- endmacro %}
 
 {#- Per time column (a row's own time and its update times), the days before the watermark on

@@ -10,6 +10,7 @@ model registry as the incremental run did, must hold identical tables.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -115,6 +116,31 @@ def _hold_back_late_rows(day0: Path, day1: Path, last: dt.date) -> dict[str, set
     return held
 
 
+def _change_old_rows(day1: Path, last: dt.date) -> dict[str, set[str]]:
+    """Make day 1 bring new versions of rows staged long before: events sent again with the
+    new day's time (a second copy of an old key; the full refresh keeps the older copy and
+    quarantines the new one as a duplicate) and reviews whose time was corrected to the new
+    day (the staged row of the old time must go). Returns the changed keys per table."""
+    con = duckdb.connect()
+    con.execute("set TimeZone = 'UTC'")
+    old = f"< date '{last - dt.timedelta(days=14)}'"
+    new_time = f"timestamp '{last} 12:00:00'"
+    changed = {}
+    path = day1 / "events.parquet"
+    again = f"occurred_at {old} and hash(event_id) % 400 = 0"
+    changed["events"] = {r[0] for r in con.execute(f"select event_id from '{path}' where {again}").fetchall()}
+    con.execute(f"""copy (select * from '{path}' union all select * replace ({new_time} as occurred_at)
+        from '{path}' where {again}) to '{path}.tmp' (format parquet)""")
+    Path(f"{path}.tmp").replace(path)
+    path = day1 / "reviews.parquet"
+    moved = f"reviewed_at {old} and hash(review_id) % 20 = 0"
+    changed["reviews"] = {r[0] for r in con.execute(f"select review_id from '{path}' where {moved}").fetchall()}
+    con.execute(f"""copy (select * replace (case when {moved} then {new_time} else reviewed_at end as reviewed_at)
+        from '{path}') to '{path}.tmp' (format parquet)""")
+    Path(f"{path}.tmp").replace(path)
+    return changed
+
+
 @pytest.fixture(scope="module")
 def daily_builds(sample_dirs, tmp_path_factory):
     raw_full, _ = sample_dirs
@@ -124,6 +150,7 @@ def daily_builds(sample_dirs, tmp_path_factory):
     cut_raw_directory(raw_full, day0, dt.datetime.combine(last, dt.time()))
     cut_raw_directory(raw_full, day1, dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
     held = _hold_back_late_rows(day0, day1, last)
+    changed = _change_old_rows(day1, last)
 
     incremental = root / "incremental"
     registry = incremental / "model_registry"
@@ -139,15 +166,17 @@ def daily_builds(sample_dirs, tmp_path_factory):
                 {**dbt_vars, "raw_path": str(day1), "test_window_days": 3}, "--exclude-resource-type", "unit_test")
     dbt("build", refresh, refresh / "warehouse.duckdb",
         {**dbt_vars, "raw_path": str(day1), "model_registry_path": str(refresh / "model_registry")}, "--full-refresh")
-    return incremental, refresh, daily, last, held
+    return incremental, refresh, daily, last, held, changed
 
 
 def test_daily_run_is_incremental_and_adds_the_new_day(daily_builds):
-    incremental, _, daily, last, _ = daily_builds
+    incremental, _, daily, last, _, _ = daily_builds
     for table in INCREMENTAL_BASE_MODELS:
         assert f"incremental model main.base_shop__{table}" in daily.stdout, table
         compiled = next((incremental / "target" / "run").rglob(f"base_shop__{table}.sql")).read_text()
         assert "delete from" in compiled.lower() or "new_rows" in compiled or "ordered_at >=" in compiled, table
+        if table != "order_items":  # the delete reads only the rows from the batch's earliest copy on
+            assert re.search(r"\)\s+and \(\w+ >= cast\('[^']+' as timestamp\) or \w+ is null\)", compiled), table
     con = duckdb.connect(str(incremental / "warehouse.duckdb"), read_only=True)
     try:
         day_rows = con.execute(
@@ -164,7 +193,7 @@ def test_daily_run_is_incremental_and_adds_the_new_day(daily_builds):
 
 
 def test_daily_run_stages_rows_that_arrived_late(daily_builds):
-    incremental, _, _, _, held = daily_builds
+    incremental, _, _, _, held, _ = daily_builds
     held = dict(held)
     late_customers = sorted(held.pop("customers"))
     con = duckdb.connect(str(incremental / "warehouse.duckdb"), read_only=True)
@@ -207,7 +236,7 @@ def test_daily_run_stages_rows_that_arrived_late(daily_builds):
 
 
 def test_incremental_and_full_refresh_builds_hold_identical_tables(daily_builds):
-    incremental, refresh, _, _, _ = daily_builds
+    incremental, refresh, _, last, _, changed = daily_builds
     con = duckdb.connect()
     con.execute(f"attach '{incremental / 'warehouse.duckdb'}' as inc (read_only)")
     con.execute(f"attach '{refresh / 'warehouse.duckdb'}' as ref (read_only)")
@@ -224,3 +253,17 @@ def test_incremental_and_full_refresh_builds_hold_identical_tables(daily_builds)
     assert differences == {}
     rows = con.execute("select count(*) from inc.main.churn_scores").fetchall()[0][0]
     assert rows > 0
+    # old keys sent again on day 1: both copies staged, the new one as a duplicate; reviews whose
+    # time moved to day 1: one row each, at the new time
+    assert len(changed["events"]) >= 3 and len(changed["reviews"]) >= 3
+    duplicates = con.execute(
+        "select count(distinct event_id) from inc.main.base_shop__events"
+        " where quarantine_reason = 'duplicate' and event_id in (select unnest(?))", [sorted(changed["events"])]
+    ).fetchall()[0][0]
+    moved = con.execute(
+        "select count(*), count(distinct review_id), min(reviewed_at) from inc.main.base_shop__reviews"
+        " where review_id in (select unnest(?))", [sorted(changed["reviews"])]
+    ).fetchall()[0]
+    assert duplicates == len(changed["events"])
+    assert moved[0] == moved[1] == len(changed["reviews"])
+    assert moved[2] == dt.datetime.combine(last, dt.time(12))

@@ -2,7 +2,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='bounded_delete_insert',
         unique_key='event_id',
         on_schema_change='fail',
         pre_hook="{{ delete_rows_without_key('event_id') }}"
