@@ -306,9 +306,9 @@ customer_table_state as (
     holds a row with that key, so one look at the model's keys (staged_key_copies) tells
     whether there are any and from which time on; the raw rows are then read from that time.
     The same bound limits the delete to the model's rows from that time on
-    (get_incremental_bounded_delete_insert_sql): before this, each run read every key of both
-    the raw table and the model (1M customers, events: 4.2 s -> 0.2 s for the batch, 1.3 s ->
-    0.02 s for the delete). -#}
+    (get_incremental_bounded_delete_insert_sql). Before this, each run read every key of both
+    the raw table and the model; now only the lookup reads the model's keys (1M customers,
+    events: the batch 4.2 s -> 0.2 s and the delete 1.3 s -> 0.02 s, plus 1.6 s for the lookup). -#}
 {% macro incremental_batch_filter(source_relation, alias, key_column, time_column, update_time_columns=[]) -%}
     {%- if is_incremental() -%}
     {%- set key = clean_string(alias ~ '.' ~ key_column) %}

@@ -2,8 +2,8 @@
 
 Day 0: a full build on the raw data up to the day before the last, less some rows dated in the
 week before it (they arrive late). Day 1: the raw data gains its last day (new orders, events,
-reviews, tickets, and sends opened or redeemed since) and the late rows, and an incremental
-``dbt build`` runs on top of day 0. A ``--full-refresh`` build of day 1, starting from the same
+reviews, tickets, and sends opened or redeemed since), the late rows, old event ids sent again
+and review times corrected to the new day, and an incremental ``dbt build`` runs on top of day 0. A ``--full-refresh`` build of day 1, starting from the same
 model registry as the incremental run did, must hold identical tables.
 """
 
