@@ -3,7 +3,8 @@
 Day 0: a full build on the raw data up to the day before the last, less some rows dated in the
 week before it (they arrive late). Day 1: the raw data gains its last day (new orders, events,
 reviews, tickets, and sends opened or redeemed since), the late rows, old event ids sent again
-and review times corrected to the new day, and an incremental ``dbt build`` runs on top of day 0. A ``--full-refresh`` build of day 1, starting from the same
+and review times corrected to the new day (both days also hold events and order lines without a
+key), and an incremental ``dbt build`` runs on top of day 0. A ``--full-refresh`` build of day 1, starting from the same
 model registry as the incremental run did, must hold identical tables.
 """
 
@@ -141,6 +142,20 @@ def _change_old_rows(day1: Path, last: dt.date) -> dict[str, set[str]]:
     return changed
 
 
+def _add_rows_without_keys(*raw_dirs: Path) -> None:
+    """Give events and order lines rows without a key (null, empty, blank), the same in every day's
+    files, as an export keeps them: each daily run deletes the staged ones and stages them again."""
+    con = duckdb.connect()
+    for raw_dir in raw_dirs:
+        for table, key_column in [("events", "event_id"), ("order_items", "order_id")]:
+            path = raw_dir / f"{table}.parquet"
+            keyless = " union all ".join(
+                f"(select * replace ({value} as {key_column}) from '{path}' order by all limit 1 offset {i})"
+                for i, value in enumerate(["null", "''", "'   '"]))
+            con.execute(f"copy (select * from '{path}' union all {keyless}) to '{path}.tmp' (format parquet)")
+            Path(f"{path}.tmp").replace(path)
+
+
 @pytest.fixture(scope="module")
 def daily_builds(sample_dirs, tmp_path_factory):
     raw_full, _ = sample_dirs
@@ -151,6 +166,7 @@ def daily_builds(sample_dirs, tmp_path_factory):
     cut_raw_directory(raw_full, day1, dt.datetime.combine(last + dt.timedelta(days=1), dt.time()))
     held = _hold_back_late_rows(day0, day1, last)
     changed = _change_old_rows(day1, last)
+    _add_rows_without_keys(day0, day1)
 
     incremental = root / "incremental"
     registry = incremental / "model_registry"
@@ -267,3 +283,8 @@ def test_incremental_and_full_refresh_builds_hold_identical_tables(daily_builds)
     assert duplicates == len(changed["events"])
     assert moved[0] == moved[1] == len(changed["reviews"])
     assert moved[2] == dt.datetime.combine(last, dt.time(12))
+    # rows without a key: staged again by the daily run, once each
+    for table, reason in [("events", "missing_event_id"), ("order_items", "missing_order_id")]:
+        keyless = con.execute(
+            f"select count(*) from inc.main.base_shop__{table} where quarantine_reason = '{reason}'").fetchall()[0][0]
+        assert keyless >= 3, table

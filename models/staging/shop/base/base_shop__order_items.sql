@@ -18,24 +18,23 @@ source as {{ inline_cte() }} (
     select * from {{ source('shop', 'order_items') }}
     {%- if is_incremental() %} as raw_rows
     -- a daily run re-stages the lines of the orders staged since this table last ran (new,
-    -- changed or late orders), the lines of orders that are not staged (they are quarantined
-    -- again, or released if their order came in), and lines without an order id; delete+insert
-    -- on order_id replaces them whole
+    -- changed or late orders) and the lines of orders that are not staged (they are quarantined
+    -- again, or released if their order came in): together, the lines of every order but those
+    -- staged before, found by one anti-join. Lines without an order id have a branch of their
+    -- own. delete+insert on order_id replaces them whole
     where
-        {{ clean_string('raw_rows.order_id') }} is null
-        or {{ clean_string('raw_rows.order_id') }} in (
+        {{ clean_string('raw_rows.order_id') }} not in (
             select order_id from {{ ref('base_shop__orders') }}
             where
                 quarantine_action is null
-                and staged_at > (
+                and staged_at <= (
                     select coalesce(max(staged_at), {{ timestamp_floor() }})
                     from {{ this }}
                 )
         )
-        or {{ clean_string('raw_rows.order_id') }} not in (
-            select order_id from {{ ref('base_shop__orders') }}
-            where quarantine_action is null
-        )
+    union all
+    select * from {{ source('shop', 'order_items') }} as raw_rows
+    where {{ missing_key_prefilter('raw_rows.order_id') }}{{ clean_string('raw_rows.order_id') }} is null
     {%- endif %}
 
 ),
