@@ -338,7 +338,7 @@ customer_table_state as (
     select * from {{ source_relation }} as {{ alias }}
     where
         not coalesce({{ window }}, false)
-        and {{ missing_key_prefilter(alias ~ '.' ~ key_column) }}{{ key }} is null
+        and {{ raw_key_is_missing(alias ~ '.' ~ key_column) }}
     {%- if copies.read_condition %}
     union all
     select * from {{ source_relation }} as {{ alias }}
@@ -398,18 +398,20 @@ customer_table_state as (
     }) }}
 {%- endmacro %}
 
-{#- A cheap test that lets a scan skip the row groups where no key can be missing, written before
-    the exact test (clean_string(key) is null). On DuckDB: a key that is null, empty or only
-    spaces sorts before '!', and Parquet statistics then rule out nearly every row group. -#}
-{% macro missing_key_prefilter(column) -%}
-    {{ adapter.dispatch('missing_key_prefilter', 'churn_warehouse')(column) }}
+{#- Whether a raw key is missing (null, empty or only spaces: clean_string gives null). On
+    DuckDB a cheap test comes first so that a scan skips row groups: such a key sorts before '!',
+    and Parquet statistics then rule out nearly every row group. -#}
+{% macro raw_key_is_missing(column) -%}
+    {{ adapter.dispatch('raw_key_is_missing', 'churn_warehouse')(column) }}
 {%- endmacro %}
 
-{% macro default__missing_key_prefilter(column) -%}
+{% macro default__raw_key_is_missing(column) -%}
+    {{ clean_string(column) }} is null
 {%- endmacro %}
 
-{% macro duckdb__missing_key_prefilter(column) -%}
-    ({{ column }} is null or {{ column }} < '!') and {% endmacro %}
+{% macro duckdb__raw_key_is_missing(column) -%}
+    ({{ column }} is null or {{ column }} < '!') and {{ clean_string(column) }} is null
+{%- endmacro %}
 
 {#- delete+insert on the unique key, with the delete limited to the rows the batch can replace:
     incremental_batch_filter writes that condition into the model's SQL as a comment

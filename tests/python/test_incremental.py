@@ -66,6 +66,12 @@ def _comparable_select(con: duckdb.DuckDBPyConnection, catalog: str, table: str)
     return f"select {', '.join(select)} from {catalog}.main.{table}"
 
 
+def _rewrite(con: duckdb.DuckDBPyConnection, path: Path, select: str) -> None:
+    """Replace a Parquet file by the rows of ``select`` (which may read the file itself)."""
+    con.execute(f"copy ({select}) to '{path}.tmp' (format parquet)")
+    Path(f"{path}.tmp").replace(path)
+
+
 def _hold_back_late_rows(day0: Path, day1: Path, last: dt.date) -> dict[str, set[str]]:
     """Make some rows and updates of the six days before day 0's last day arrive late.
 
@@ -83,16 +89,12 @@ def _hold_back_late_rows(day0: Path, day1: Path, last: dt.date) -> dict[str, set
         return (f"{time_column} >= date '{first}' and {time_column} < date '{last}'"
                 f" and hash({key_column}) % {one_in} = 0")
 
-    def rewrite(path: Path, select: str) -> None:
-        con.execute(f"copy ({select}) to '{path}.tmp' (format parquet)")
-        Path(f"{path}.tmp").replace(path)
-
     held: dict[str, set[str]] = {}
     for table, (time_column, key_column) in LATE_TABLES.items():
         path = day0 / f"{table}.parquet"
         held[table] = {r[0] for r in con.execute(
             f"select {key_column} from '{path}' where {is_late(time_column, key_column)}").fetchall()}
-        rewrite(path, f"select * from '{path}' where not ({is_late(time_column, key_column)})")
+        _rewrite(con, path, f"select * from '{path}' where not ({is_late(time_column, key_column)})")
     # customers whose customer row reaches the export only on day 1, all of whose orders are
     # older than the days above (so only the release of their quarantined rows restages them):
     # their day-0 orders are quarantined as unknown_customer, and day 1 releases them
@@ -100,9 +102,9 @@ def _hold_back_late_rows(day0: Path, day1: Path, last: dt.date) -> dict[str, set
     missing = (f"hash(customer_id) % 40 = 0 and customer_id in (select customer_id"
                f" from '{day0 / 'orders.parquet'}' group by 1 having max(ordered_at) < date '{first}')")
     held["customers"] = {r[0] for r in con.execute(f"select customer_id from '{path}' where {missing}").fetchall()}
-    rewrite(path, f"select * from '{path}' where not ({missing})")
+    _rewrite(con, path, f"select * from '{path}' where not ({missing})")
     path = day0 / "order_items.parquet"
-    rewrite(path, f"""select * from '{path}' where order_id not in (
+    _rewrite(con, path, f"""select * from '{path}' where order_id not in (
         select order_id from '{day1 / "orders.parquet"}'
         where {is_late("ordered_at", "order_id")} and hash(order_id) % 2 = 1)""")
     for table, key_column, column, cleared in [
@@ -113,7 +115,7 @@ def _hold_back_late_rows(day0: Path, day1: Path, last: dt.date) -> dict[str, set
         late = is_late(column, key_column, 5)
         held[f"{table}.{column}"] = {r[0] for r in con.execute(f"select {key_column} from '{path}' where {late}").fetchall()}
         replaced = ", ".join(f"case when {late} then null else {c} end as {c}" for c in cleared)
-        rewrite(path, f"select * replace ({replaced}) from '{path}'")
+        _rewrite(con, path, f"select * replace ({replaced}) from '{path}'")
     return held
 
 
@@ -130,15 +132,13 @@ def _change_old_rows(day1: Path, last: dt.date) -> dict[str, set[str]]:
     path = day1 / "events.parquet"
     again = f"occurred_at {old} and hash(event_id) % 400 = 0"
     changed["events"] = {r[0] for r in con.execute(f"select event_id from '{path}' where {again}").fetchall()}
-    con.execute(f"""copy (select * from '{path}' union all select * replace ({new_time} as occurred_at)
-        from '{path}' where {again}) to '{path}.tmp' (format parquet)""")
-    Path(f"{path}.tmp").replace(path)
+    _rewrite(con, path, f"""select * from '{path}' union all select * replace ({new_time} as occurred_at)
+        from '{path}' where {again}""")
     path = day1 / "reviews.parquet"
     moved = f"reviewed_at {old} and hash(review_id) % 20 = 0"
     changed["reviews"] = {r[0] for r in con.execute(f"select review_id from '{path}' where {moved}").fetchall()}
-    con.execute(f"""copy (select * replace (case when {moved} then {new_time} else reviewed_at end as reviewed_at)
-        from '{path}') to '{path}.tmp' (format parquet)""")
-    Path(f"{path}.tmp").replace(path)
+    _rewrite(con, path, f"""select * replace (case when {moved} then {new_time} else reviewed_at end as reviewed_at)
+        from '{path}'""")
     return changed
 
 
@@ -152,8 +152,7 @@ def _add_rows_without_keys(*raw_dirs: Path) -> None:
             keyless = " union all ".join(
                 f"(select * replace ({value} as {key_column}) from '{path}' order by all limit 1 offset {i})"
                 for i, value in enumerate(["null", "''", "'   '"]))
-            con.execute(f"copy (select * from '{path}' union all {keyless}) to '{path}.tmp' (format parquet)")
-            Path(f"{path}.tmp").replace(path)
+            _rewrite(con, path, f"select * from '{path}' union all {keyless}")
 
 
 @pytest.fixture(scope="module")

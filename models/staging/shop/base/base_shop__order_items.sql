@@ -34,7 +34,7 @@ source as {{ inline_cte() }} (
         )
     union all
     select * from {{ source('shop', 'order_items') }} as raw_rows
-    where {{ missing_key_prefilter('raw_rows.order_id') }}{{ clean_string('raw_rows.order_id') }} is null
+    where {{ raw_key_is_missing('raw_rows.order_id') }}
     {%- endif %}
 
 ),
