@@ -164,19 +164,22 @@ class TreeTable:
                 left = bins <= int(record["bin_threshold"])
             left[missing_bin] = bool(record["missing_go_to_left"])
             self.bits[k] = left.astype(self.dtype) << k
-        # walk every code down the tree at once
-        position = np.full(len(nodes), -1)
-        position[splits] = np.arange(len(splits))
-        codes = np.arange(2 ** len(splits), dtype=np.int64)
-        node = np.zeros(len(codes), dtype=np.int64)
-        while True:
-            at_split = np.flatnonzero(~is_leaf[node])
-            if not len(at_split):
-                break
-            here = node[at_split]
-            goes_left = (codes[at_split] >> position[here]) & 1
-            node[at_split] = np.where(goes_left == 1, nodes["left"][here], nodes["right"][here])
-        self.values = nodes["value"][node].astype(np.float64)
+        # bit k of a code is axis s-1-k of the table seen as an s-dimensional array (C order):
+        # each leaf owns the block of codes whose bits on its path point to it, so the table is
+        # filled with one assignment per leaf
+        self.table = np.empty((2,) * len(splits), dtype=np.float64)
+        axis = np.full(len(nodes), -1)
+        axis[splits] = len(splits) - 1 - np.arange(len(splits))
+        stack = [(0, (slice(None),) * len(splits))]
+        while stack:
+            node, block = stack.pop()
+            if is_leaf[node]:
+                self.table[block] = nodes["value"][node]
+                continue
+            a = axis[node]
+            stack.append((int(nodes["left"][node]), block[:a] + (1,) + block[a + 1:]))
+            stack.append((int(nodes["right"][node]), block[:a] + (0,) + block[a + 1:]))
+        self.values = self.table.reshape(-1)
 
     def code(self, binned: np.ndarray) -> np.ndarray:
         """Each row's code (``binned`` in column-major order is fastest)."""
@@ -185,18 +188,19 @@ class TreeTable:
             code |= bits.take(binned[:, feature])  # take: about 2.5x faster than fancy indexing
         return code
 
-    def perturbation_delta(self, columns: list[int], reference_bins: np.ndarray) -> np.ndarray | None:
-        """By code: the change in the row's score when ``columns`` take ``reference_bins``
-        (their bits become the reference's, the others stay), or None when it is always 0."""
-        touched = np.flatnonzero(np.isin(self.features, columns))
+    def perturbation_delta(self, is_column: np.ndarray, reference_bins: np.ndarray) -> np.ndarray | None:
+        """By code: the change in the row's score when the binned columns flagged in
+        ``is_column`` take ``reference_bins`` (their bits become the reference's, the others
+        stay), or None when it is always 0."""
+        touched = np.flatnonzero(is_column[self.features])
         if not len(touched):
             return None
-        mask = reference = 0
+        # the touched bits' axes fixed at the reference's side, broadcast over the other axes
+        block = [slice(None)] * self.table.ndim
         for k in touched:
-            mask |= 1 << int(k)
-            reference |= int(self.bits[k][reference_bins[self.features[k]]])
-        codes = np.arange(len(self.values), dtype=np.int64)
-        delta = self.values[(codes & ~mask) | reference] - self.values
+            side = int(self.bits[k][reference_bins[self.features[k]]] != 0)
+            block[self.table.ndim - 1 - k] = slice(side, side + 1)
+        delta = (self.table[tuple(block)] - self.table).reshape(-1)
         return delta if delta.any() else None
 
 

@@ -341,8 +341,9 @@ class _BoostingPerturbations:
         self.model, self.trees = model, trees
         self.plan: dict[str, list[tuple[int, np.ndarray]]] = {}
         for group, used in groups.items():
-            columns = sorted({trees.column(c) for c in used} - {None})
-            deltas = [(i, table.perturbation_delta(columns, reference_bins)) for i, table in enumerate(trees.tables)]
+            is_column = np.zeros(len(trees.positions), dtype=bool)
+            is_column[sorted({trees.column(c) for c in used} - {None})] = True
+            deltas = [(i, table.perturbation_delta(is_column, reference_bins)) for i, table in enumerate(trees.tables)]
             self.plan[group] = [(i, delta) for i, delta in deltas if delta is not None]
 
     @classmethod
