@@ -7,6 +7,7 @@ seasonal shift of the base rate, so every claim below can be checked against a k
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
 
@@ -400,6 +401,35 @@ def test_parallel_map_keeps_the_order_and_uses_the_threads(monkeypatch):
     monkeypatch.setenv("CHURN_PREDICT_THREADS", "1")
     assert parallel_map(square, iter(range(5))) == [0, 1, 4, 9, 16]
     assert seen == {threading.get_ident()}
+
+
+def test_training_fits_on_the_configured_threads_and_gives_the_same_model(snapshots, monkeypatch):
+    """Training fits with CHURN_TRAIN_THREADS OpenMP threads (every core by default), and the
+    model it gives does not depend on that count."""
+    from threadpoolctl import threadpool_info
+
+    import churnwarehouse.modeling as modeling
+
+    seen: list[int] = []
+    fit = modeling._fit
+
+    def recording_fit(*args, **kwargs):
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "openmp")
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(modeling, "_fit", recording_fit)
+    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()]
+    probabilities = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("CHURN_TRAIN_THREADS", threads)
+        seen.clear()
+        model, _ = train_churn_model(snapshots, scoring_date, FAST)
+        assert seen and set(seen) == {int(threads)}
+        probabilities.append(model.predict_probability(rows))
+    np.testing.assert_array_equal(probabilities[0], probabilities[1])
+    monkeypatch.delenv("CHURN_TRAIN_THREADS")
+    assert modeling.training_threads() == (os.cpu_count() or 1)
 
 
 def test_linear_reasons_equal_full_perturbation(snapshots):
