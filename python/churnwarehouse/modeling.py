@@ -424,7 +424,7 @@ def parallel_map(function: Callable[[Any], Any], items: Iterable[Any]) -> list[A
 
 
 def select_features(labelled: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """Numeric and categorical feature columns with information in the training rows.
+    """Numeric and categorical feature columns with information in the given (training) rows.
 
     A column that is entirely null (an absent optional source) or constant is left out; the
     list that remains is recorded with the model and shared by training and scoring.
@@ -721,10 +721,13 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
     labelled = labelled.sort_values(["as_of_date", "customer_id"]).reset_index(drop=True)
     if labelled.empty:
         raise InsufficientHistoryError("no labelled snapshot: the data is shorter than one churn horizon")
-    numeric, categorical = select_features(labelled)
-    if not numeric:
-        raise InsufficientHistoryError("no usable feature columns in the labelled snapshots")
     train, validation = split_out_of_time(labelled, config)
+    # the features the candidates can learn from: a column with no information in the training
+    # snapshots (say last year's window, which a short history only observes on the latest
+    # snapshots) is left out of the refits too, so validation judges the model that is refitted
+    numeric, categorical = select_features(train)
+    if not numeric:
+        raise InsufficientHistoryError("no usable feature columns in the training snapshots")
     y_validation = _labels(validation)
     if len(np.unique(_labels(train))) < 2 or len(np.unique(y_validation)) < 2:
         raise InsufficientHistoryError("training and validation snapshots must each contain churned and retained customers")

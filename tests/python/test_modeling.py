@@ -83,6 +83,19 @@ def test_features_exclude_keys_outcomes_and_empty_sources(snapshots):
     assert categorical == ["country"]
 
 
+def test_a_feature_unobserved_before_the_validation_snapshot_is_left_out(snapshots):
+    """A short history observes last year's window only on its latest snapshots: the column has
+    values on the validation snapshot and none on the training snapshots. Training leaves it
+    out (gradient boosting cannot bin a column with no value) and trains on the rest."""
+    frame = snapshots.copy()
+    frame["order_count_same_window_last_year"] = np.where(
+        frame["as_of_date"] == frame["as_of_date"].max(), frame["order_count"], np.nan)
+    scoring_date = (pd.Timestamp(frame["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    model, _ = train_churn_model(frame, scoring_date, FAST)
+    assert "order_count_same_window_last_year" not in model.feature_columns
+    assert set(model.numeric_features) == {"days_since_last_order", "unresolved_ticket_count", "order_count", "noise"}
+
+
 def test_split_is_out_of_time_with_an_embargo(snapshots):
     frame = snapshots.copy()
     train, validation = split_out_of_time(frame, TrainingConfig(horizon_days=90, validation_snapshot_count=2))
