@@ -10,18 +10,19 @@ Policy (also in DECISIONS.md)
    ROC-AUC (ranking is what tiers and offers use; probabilities are calibrated separately).
    Parsimony: a simpler family within ``parsimony_margin`` of the best AUC wins.
 3. **Calibration, checked out of time.** Churn base rates are seasonal. When a labelled snapshot
-   exists about one year before the date being scored, the model's logit is shifted by its mean
-   residual on that snapshot (a prior-shift correction for the season); otherwise no shift is
-   applied. The validation metrics apply exactly this rule to the validation snapshots with the
-   training-only model, so the reported calibration is out of time.
+   exists about one year before the date being scored, at least two horizons after the earliest
+   labelled one, the model's logit is shifted by its mean residual on that snapshot (a
+   prior-shift correction for the season); otherwise the scored rows are shifted to the latest
+   labelled snapshot's churn rate. The validation metrics apply exactly this rule to the
+   validation snapshots with the training-only model, so the reported calibration is out of time.
 4. **Refit.** The chosen settings are refitted on every labelled snapshot, and the seasonal shift
    for the scoring date is estimated with that final model.
 5. **Memory.** At most ``max_training_rows`` labelled rows are used for fitting (whole customers
    are sampled deterministically by the caller, see ``sampling_modulus``); scoring runs in batches.
-6. **Threads.** OpenMP (gradient boosting) is limited to one thread while fitting: inside dbt it
-   shares two cores with DuckDB's threads, and OpenMP's spin-waiting under oversubscription
-   made fits 5-10x slower (measured: 146 s -> 56 s for the UCI training run). Predictions use
-   ``prediction_threads()``; the package makes OpenMP wait passively (see ``churnwarehouse``).
+6. **Threads.** Fitting uses ``training_threads()`` OpenMP threads (every core: the registry
+   trains while no other model runs) and predictions ``prediction_threads()``; the package makes
+   OpenMP wait passively (see ``churnwarehouse``), since spinning threads under oversubscription
+   made fits 5-10x slower.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ PARAMETER_GRID: dict[str, list[dict[str, Any]]] = {
     ],
 }
 SEASON_TOLERANCE_DAYS = 16
+#: Last year's same-season snapshot calibrates only when it lies this many horizons after the
+#: earliest labelled snapshot (see ``seasonal_offset``).
+SEASON_MIN_HISTORY_HORIZONS = 2
 
 
 class InsufficientHistoryError(ValueError):
@@ -537,10 +541,29 @@ def unobserved_on_reference(reference_rows: pd.DataFrame, target_rows: pd.DataFr
     return [c for c in columns if reference_rows[c].isna().all() and target_rows[c].notna().any()]
 
 
+def recent_rate_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[str], categorical: list[str],
+                       target_rows: pd.DataFrame | None) -> tuple[float, dt.date | None]:
+    """Logit shift that gives the target rows the churn rate of the latest labelled snapshot
+    (a prior shift to the most recent base rate), or none without target rows."""
+    if target_rows is None or target_rows.empty:
+        return 0.0, None
+    latest = max(labelled["as_of_date"].unique())
+    rate = labelled.loc[labelled["as_of_date"] == latest, "churned"].astype(float).mean()
+    probability = pipeline.predict_proba(prepare_features(target_rows, numeric, categorical))[:, 1]
+    return fit_logit_offset(probability, rate), latest
+
+
 def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[str], categorical: list[str],
                     target: dt.date, enabled: bool = True, target_rows: pd.DataFrame | None = None,
-                    refit=None) -> tuple[float, dt.date | None]:
-    """Logit shift for scoring ``target``: the model's mean residual on last year's same-season snapshot.
+                    refit=None, min_history_days: int = 180) -> tuple[float, dt.date | None]:
+    """Logit shift for scoring ``target``, and the snapshot it was estimated on.
+
+    The model's mean residual on last year's same-season snapshot, when that snapshot lies at
+    least ``min_history_days`` after the earliest labelled one. A reference nearer the start of
+    the data sees every customer as recent (no one can have been away longer than the data is
+    old), so its churn rate says more about the data's start than about the season: the target
+    rows are then shifted to the latest labelled snapshot's churn rate (``recent_rate_offset``),
+    as they are when there is no reference at all.
 
     When the reference snapshot lacks features that the target rows have (a window that reached
     back before the data began), the model's residual there describes its missing-value branch,
@@ -550,9 +573,10 @@ def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[st
     """
     if not enabled:
         return 0.0, None
-    reference = same_season_snapshot(sorted(labelled["as_of_date"].unique()), target)
-    if reference is None:
-        return 0.0, None
+    dates = sorted(labelled["as_of_date"].unique())
+    reference = same_season_snapshot(dates, target)
+    if reference is None or (reference - dates[0]).days < min_history_days:
+        return recent_rate_offset(pipeline, labelled, numeric, categorical, target_rows)
     rows = labelled[labelled["as_of_date"] == reference]
     observed_rate = rows["churned"].astype(float).mean()
     unobserved = unobserved_on_reference(rows, target_rows, numeric + categorical) if refit else []
@@ -609,7 +633,8 @@ def _seasonally_calibrated(pipeline, train, frame, numeric, categorical, config,
     offsets = []
     for as_of_date, rows in frame.groupby("as_of_date", sort=True):
         offset, reference = seasonal_offset(pipeline, train, numeric, categorical, as_of_date,
-                                            config.seasonal_calibration, target_rows=rows, refit=refit)
+                                            config.seasonal_calibration, target_rows=rows, refit=refit,
+                                            min_history_days=SEASON_MIN_HISTORY_HORIZONS * config.horizon_days)
         raw = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
         probability[frame.index.get_indexer(rows.index)] = shift_probability(raw, offset)
         offsets.append({"as_of_date": str(as_of_date), "logit_offset": offset,
@@ -698,8 +723,9 @@ def train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tra
         The scoring snapshot's as-of date (for the seasonal calibration of the final model).
     config : TrainingConfig
     scoring_rows : DataFrame, optional
-        Feature rows of the scoring snapshot (no labels). Used only by the seasonal shift when
-        last year's reference snapshot lacks features these rows have (see ``seasonal_offset``).
+        Feature rows of the scoring snapshot (no labels). Used only by the calibration shift: when
+        last year's reference snapshot lacks features these rows have, or when the rows are
+        shifted to the latest churn rate (see ``seasonal_offset``).
 
     Returns
     -------
@@ -771,7 +797,8 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
     final = _fit(family, parameters, labelled, numeric, categorical, config)
     offset, reference = seasonal_offset(
         final, labelled, numeric, categorical, scoring_date, config.seasonal_calibration, target_rows=scoring_rows,
-        refit=lambda n, c: _fit(family, parameters, labelled, n, c, config))
+        refit=lambda n, c: _fit(family, parameters, labelled, n, c, config),
+        min_history_days=SEASON_MIN_HISTORY_HORIZONS * config.horizon_days)
     model = ChurnModel(
         pipeline=final,
         numeric_features=numeric,

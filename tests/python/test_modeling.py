@@ -126,6 +126,37 @@ def test_seasonal_offset_uses_last_years_snapshot_and_calibrates():
     assert shift_probability(probability, offset).mean() == pytest.approx(0.4, abs=1e-6)
 
 
+def test_a_reference_near_the_start_of_the_data_gives_way_to_the_latest_rate(trained, snapshots):
+    """Last year's snapshot calibrates only two horizons or more after the earliest labelled one;
+    nearer the start, and without any reference, the target rows get the latest labelled
+    snapshot's churn rate."""
+    (model, _), _ = trained
+    numeric, categorical = model.numeric_features, model.categorical_features
+    dates = sorted(snapshots["as_of_date"].unique())
+    latest = dates[-1]
+    target_rows = snapshots[snapshots["as_of_date"] == latest].drop(columns=["churned"])
+    latest_rate = snapshots.loc[snapshots["as_of_date"] == latest, "churned"].mean()
+
+    def mean_after(offset):
+        raw = model.pipeline.predict_proba(prepare_features(target_rows, numeric, categorical))[:, 1]
+        return shift_probability(raw, offset).mean()
+
+    # a year after the third snapshot: its reference lies two months after the earliest snapshot
+    early = dates[2] + dt.timedelta(days=365)
+    offset, reference = seasonal_offset(model.pipeline, snapshots, numeric, categorical, early,
+                                        target_rows=target_rows, min_history_days=180)
+    assert reference == latest and mean_after(offset) == pytest.approx(latest_rate, abs=1e-6)
+    # the same reference counts once the rule asks for less history than it has
+    offset, reference = seasonal_offset(model.pipeline, snapshots, numeric, categorical, early,
+                                        target_rows=target_rows, min_history_days=30)
+    assert reference == dates[2]
+    # no reference at all: the latest rate again; without target rows, no shift
+    offset, reference = seasonal_offset(model.pipeline, snapshots, numeric, categorical, dates[0],
+                                        target_rows=target_rows)
+    assert reference == latest and mean_after(offset) == pytest.approx(latest_rate, abs=1e-6)
+    assert seasonal_offset(model.pipeline, snapshots, numeric, categorical, dates[0]) == (0.0, None)
+
+
 def test_calibration_out_of_time_beats_the_unshifted_model():
     # score an autumn month: the training snapshot a year earlier carries the seasonal dip
     data = make_snapshots(months=22, seed=1)
