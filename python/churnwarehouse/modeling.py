@@ -391,11 +391,10 @@ def _binned_positions(estimator, n_features: int) -> list[int] | None:
 def prediction_threads() -> int:
     """OpenMP threads for predictions (env CHURN_PREDICT_THREADS, default every core).
 
-    Fitting is pinned to one thread (it oversubscribes badly next to dbt's other thread);
-    predicting a million customers is embarrassingly parallel and gains from every core. A
+    Predicting a million customers is embarrassingly parallel and gains from every core. A
     tree's prediction for a row does not depend on the thread count, so neither do scores.
     """
-    return max(1, int(os.environ.get("CHURN_PREDICT_THREADS", os.cpu_count() or 1)))
+    return _threads_from_environment("CHURN_PREDICT_THREADS")
 
 
 def training_threads() -> int:
@@ -406,7 +405,11 @@ def training_threads() -> int:
     on every core: 1.6x faster on two. Its trees come out the same at any thread count (each
     histogram is summed by one thread); the registry records the version either way.
     """
-    return max(1, int(os.environ.get("CHURN_TRAIN_THREADS", os.cpu_count() or 1)))
+    return _threads_from_environment("CHURN_TRAIN_THREADS")
+
+
+def _threads_from_environment(variable: str) -> int:
+    return max(1, int(os.environ.get(variable, os.cpu_count() or 1)))
 
 
 def parallel_map(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
@@ -549,8 +552,13 @@ def recent_rate_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list
         return 0.0, None
     latest = max(labelled["as_of_date"].unique())
     rate = labelled.loc[labelled["as_of_date"] == latest, "churned"].astype(float).mean()
-    probability = pipeline.predict_proba(prepare_features(target_rows, numeric, categorical))[:, 1]
-    return fit_logit_offset(probability, rate), latest
+    return rate_matching_offset(pipeline, target_rows, numeric, categorical, rate), latest
+
+
+def rate_matching_offset(pipeline, rows: pd.DataFrame, numeric: list[str], categorical: list[str],
+                         rate: float) -> float:
+    """The logit shift after which ``pipeline``'s mean probability on ``rows`` is ``rate``."""
+    return fit_logit_offset(pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1], rate)
 
 
 def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[str], categorical: list[str],
@@ -581,18 +589,15 @@ def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[st
     observed_rate = rows["churned"].astype(float).mean()
     unobserved = unobserved_on_reference(rows, target_rows, numeric + categorical) if refit else []
     if not unobserved:
-        probability = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
-        return fit_logit_offset(probability, observed_rate), reference
+        return rate_matching_offset(pipeline, rows, numeric, categorical, observed_rate), reference
     reduced_numeric = [c for c in numeric if c not in unobserved]
     reduced_categorical = [c for c in categorical if c not in unobserved]
     reduced = refit(reduced_numeric, reduced_categorical)
-    reduced_offset = fit_logit_offset(
-        reduced.predict_proba(prepare_features(rows, reduced_numeric, reduced_categorical))[:, 1], observed_rate)
+    reduced_offset = rate_matching_offset(reduced, rows, reduced_numeric, reduced_categorical, observed_rate)
     target_rate = shift_probability(
         reduced.predict_proba(prepare_features(target_rows, reduced_numeric, reduced_categorical))[:, 1],
         reduced_offset).mean()
-    probability = pipeline.predict_proba(prepare_features(target_rows, numeric, categorical))[:, 1]
-    return fit_logit_offset(probability, target_rate), reference
+    return rate_matching_offset(pipeline, target_rows, numeric, categorical, target_rate), reference
 
 
 # --------------------------------------------------------------------------------------------
