@@ -50,6 +50,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from churnwarehouse import metrics
@@ -426,6 +427,40 @@ def parallel_map(function: Callable[[Any], Any], items: Iterable[Any]) -> list[A
         return list(pool.map(function, items))
 
 
+#: A forest's trees are summed in this many fixed blocks (see ``OrderedRandomForestClassifier``).
+FOREST_PROBABILITY_BLOCKS = 8
+
+
+class OrderedRandomForestClassifier(RandomForestClassifier):
+    """A random forest whose probabilities do not depend on thread timing.
+
+    scikit-learn's ``predict_proba`` with ``n_jobs > 1`` adds each tree's probabilities into one
+    array as its threads finish, so the order of the additions, and with it the last bits of
+    the mean, changes from call to call (up to 3e-16 on the same rows and model). Scores must be
+    identical on rebuild, so here the trees are summed in ``FOREST_PROBABILITY_BLOCKS`` fixed
+    blocks, each in tree order, on ``prediction_threads()`` threads (a tree's prediction
+    releases the GIL), and the block sums are added in block order: the same numbers at any
+    thread count. Fitting is scikit-learn's own (each tree's randomness comes from its own seed).
+    """
+
+    def predict_proba(self, X):
+        check_is_fitted(self)
+        X = self._validate_X_predict(X)
+        blocks = np.array_split(np.arange(len(self.estimators_)), min(FOREST_PROBABILITY_BLOCKS, len(self.estimators_)))
+
+        def block_sum(trees: np.ndarray) -> np.ndarray:
+            total = np.zeros((X.shape[0], self.n_classes_), dtype=np.float64)
+            for tree in trees:
+                total += self.estimators_[tree].predict_proba(X, check_input=False)
+            return total
+
+        sums = parallel_map(block_sum, blocks)
+        probability = sums[0]
+        for block in sums[1:]:
+            probability += block
+        return probability / len(self.estimators_)
+
+
 # --------------------------------------------------------------------------------------------
 # features and pipelines
 
@@ -502,7 +537,7 @@ def make_pipeline(family: str, parameters: dict[str, Any], numeric: list[str], c
             ("impute", SimpleImputer(strategy="constant", fill_value="(missing)", keep_empty_features=True)),
             ("one_hot", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=0.01, sparse_output=False)),
         ])
-        estimator = RandomForestClassifier(random_state=random_state, n_jobs=2, max_samples=0.3, **parameters)
+        estimator = OrderedRandomForestClassifier(random_state=random_state, n_jobs=2, max_samples=0.3, **parameters)
     else:
         raise ValueError(f"unknown model family {family!r}")
     transformers = [("numeric", numeric_steps, numeric)]

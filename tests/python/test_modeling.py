@@ -476,6 +476,32 @@ def test_training_fits_on_the_configured_threads_and_gives_the_same_model(snapsh
     assert modeling.training_threads() == (os.cpu_count() or 1)
 
 
+def test_forest_probabilities_are_identical_on_every_call_and_thread_count(monkeypatch):
+    """scikit-learn's forest adds its trees' probabilities in the order its threads finish, so
+    repeated predictions of the same rows differ in the last bits; the project's forest sums
+    them in a fixed order: bitwise the same on every call and at any thread count, and equal to
+    scikit-learn's mean up to rounding."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(20_000, 12))
+    labels = (features[:, 0] + rng.normal(size=len(features)) > 0).astype(int)
+    pipeline = make_pipeline("random_forest", {"n_estimators": 120, "min_samples_leaf": 20, "max_features": "sqrt"},
+                             [f"x{i}" for i in range(12)], [])
+    frame = pd.DataFrame(features, columns=[f"x{i}" for i in range(12)])
+    pipeline.fit(frame, labels)
+    results = []
+    for threads in ("2", "2", "2", "2", "2", "1", "3"):
+        monkeypatch.setenv("CHURN_PREDICT_THREADS", threads)
+        results.append(pipeline.predict_proba(frame)[:, 1])
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+    forest = pipeline.named_steps["model"]
+    assert isinstance(forest, RandomForestClassifier)
+    sklearn_mean = RandomForestClassifier.predict_proba(forest, pipeline[:-1].transform(frame))[:, 1]
+    np.testing.assert_allclose(results[0], sklearn_mean, rtol=0, atol=1e-12)
+
+
 def test_linear_reasons_equal_full_perturbation(snapshots):
     """The logistic-regression shortcut (transform once, move the logit by the group's columns)
     gives the same contributions as predicting every perturbed frame in full."""
