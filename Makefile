@@ -55,9 +55,10 @@ clean:
 
 ## backtest: build on the data up to CUTOFF, score, judge on the next HORIZON days
 ##   make backtest RAW=path/to/raw CUTOFF=2011-09-09 [HORIZON=90]
+##   several dates side by side, with their mean: CUTOFF="2011-03-09 2011-06-09 2011-09-09"
 HORIZON ?= 90
 backtest: venv
-	@test -n "$(RAW)" -a -n "$(CUTOFF)" || (echo "usage: make backtest RAW=<raw dir> CUTOFF=<YYYY-MM-DD> [HORIZON=90]"; exit 2)
+	@test -n "$(RAW)" -a -n "$(CUTOFF)" || (echo "usage: make backtest RAW=<raw dir> CUTOFF=\"<YYYY-MM-DD> [...]\" [HORIZON=90]"; exit 2)
 	$(BIN)/python -m churnwarehouse.backtest --raw $(RAW) --cutoff $(CUTOFF) --horizon $(HORIZON)
 
 ## bench: full dbt build at each size beside a pandas baseline, DuckDB's floor and a daily

@@ -1,6 +1,6 @@
 """Backtest: build on the data up to a cut-off, score, and judge against what happened next.
 
-    python -m churnwarehouse.backtest --raw DIR --cutoff YYYY-MM-DD [--horizon 90] [--workdir DIR]
+    python -m churnwarehouse.backtest --raw DIR --cutoff YYYY-MM-DD [YYYY-MM-DD ...] [--horizon 90] [--workdir DIR]
 
 1. The raw directory is cut at the end of the cut-off day (``churnwarehouse.cut``): the warehouse
    sees only what an export taken then would hold.
@@ -12,6 +12,12 @@
    reported beside two baselines, a recency-only ranking (days since the last order) and the
    BG/NBD purchase model's own probability of no purchase in the horizon (fitted on the same
    snapshot, ``int_customer_purchase_model``), and written to ``<workdir>/backtest.json``.
+
+Several cut-offs (``--cutoff 2011-03-09 2011-06-09 2011-09-09``): one build per cut-off, each in
+``<workdir>/<cutoff>/``, then a table of the cut-offs side by side with their mean, also written
+to ``<workdir>/backtests.json``. One date's AUC has a standard error of about 0.006 on a few
+thousand customers, so whether a model holds up on a shop's data is better judged on several.
+All outcome windows are checked before the first build.
 """
 
 from __future__ import annotations
@@ -146,6 +152,56 @@ def run_backtest(raw_dir: Path, cutoff: dt.date, horizon_days: int = 90, workdir
     return result
 
 
+def run_backtests(raw_dir: Path, cutoffs: list[dt.date], horizon_days: int = 90, workdir: Path | None = None,
+                  extra_vars: dict | None = None) -> list[dict]:
+    """``run_backtest`` at each cut-off (in ``<workdir>/<cutoff>/``); the results, in date order,
+    are also written to ``<workdir>/backtests.json``."""
+    cutoffs = sorted(set(cutoffs))
+    if not cutoffs:
+        raise BacktestError("no cut-off date given")
+    raw_dir = Path(raw_dir).resolve()
+    for cutoff in cutoffs:  # fail before any build when a later outcome window is not in the data
+        actual_outcomes(raw_dir, cutoff, horizon_days)
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="churn_backtests_")).resolve()
+    results = [run_backtest(raw_dir, cutoff, horizon_days, workdir / cutoff.isoformat(), extra_vars)
+               for cutoff in cutoffs]
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "backtests.json").write_text(json.dumps(results, indent=2))
+    return results
+
+
+#: The columns of the several-cut-off table: (heading, where in a result, key).
+SUMMARY_COLUMNS = [
+    ("ROC-AUC", "model", "roc_auc"), ("recency", "recency_only", "roc_auc"), ("BG/NBD", "bgnbd", "roc_auc"),
+    ("PR-AUC", "model", "pr_auc"), ("Brier", "model", "brier_score"), ("ECE", "model", "expected_calibration_error"),
+    ("lift@10%", "model", "lift_top_10pct"),
+]
+
+
+def format_summary(results: list[dict]) -> str:
+    """The cut-offs side by side (ROC-AUC beside both baselines, PR-AUC, Brier, ECE, lift@10%)
+    and, for more than one, their mean (a baseline missing at some date is averaged over the others)."""
+    heading = f"{'cut-off':<12}{'customers':>10}{'churn':>7}" + "".join(f"{h:>10}" for h, _, _ in SUMMARY_COLUMNS)
+    lines = [f"backtests judged on the next {results[0]['horizon_days']} days", heading]
+
+    def cells(values: list[float | None]) -> str:
+        return "".join(" " * 10 if v is None else f"{v:>10.4f}" for v in values)
+
+    table = []
+    for result in results:
+        values = [result.get(part, {}).get(key) for _, part, key in SUMMARY_COLUMNS]
+        table.append(values)
+        lines.append(f"{result['cutoff']:<12}{result['customers']:>10,}{result['model']['base_rate']:>7.3f}"
+                     + cells(values))
+    if len(results) > 1:
+        means = []
+        for column in zip(*table):
+            present = [v for v in column if v is not None]
+            means.append(sum(present) / len(present) if present else None)
+        lines.append(f"{'mean':<12}{'':>10}{'':>7}" + cells(means))
+    return "\n".join(lines)
+
+
 def format_result(result: dict) -> str:
     model, recency, bgnbd = result["model"], result["recency_only"], result.get("bgnbd", {})
     lines = [
@@ -165,14 +221,22 @@ def format_result(result: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m churnwarehouse.backtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--raw", required=True, type=Path, help="raw directory (the contract's files)")
-    parser.add_argument("--cutoff", required=True, type=dt.date.fromisoformat, help="scoring date YYYY-MM-DD")
+    parser.add_argument("--cutoff", required=True, nargs="+", type=dt.date.fromisoformat,
+                        help="scoring date YYYY-MM-DD; several: one backtest each, side by side")
     parser.add_argument("--horizon", type=int, default=90, help="churn horizon in days (default 90)")
     parser.add_argument("--workdir", type=Path, default=None, help="where to build (default: a new temp dir)")
     parser.add_argument("--vars", type=json.loads, default=None,
                         help="extra dbt vars as JSON, e.g. '{\"training_snapshot_count\": 36}'")
     args = parser.parse_args(argv)
     try:
-        print(format_result(run_backtest(args.raw, args.cutoff, args.horizon, args.workdir, args.vars)))
+        if len(args.cutoff) == 1:
+            print(format_result(run_backtest(args.raw, args.cutoff[0], args.horizon, args.workdir, args.vars)))
+        else:
+            results = run_backtests(args.raw, args.cutoff, args.horizon, args.workdir, args.vars)
+            for result in results:
+                print(format_result(result), end="\n\n")
+            print(format_summary(results))
+            print(f"written to {Path(results[0]['workdir']).parent}/backtests.json")
     except BacktestError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -4,11 +4,12 @@ drift), rebuild determinism, and a backtest judged against what actually happene
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import duckdb
 import pytest
 
-from churnwarehouse.backtest import run_backtest
+from churnwarehouse.backtest import BacktestError, format_summary, run_backtests
 from conftest import build
 
 pytestmark = pytest.mark.e2e
@@ -57,17 +58,51 @@ def test_rebuild_gives_identical_scores(sample_warehouse, tmp_path):
     assert rebuilt.query(query) == sample_warehouse.query(query)
 
 
-def test_backtest_beats_recency_on_the_sample(sample_dirs, tmp_path):
+def test_backtests_beat_recency_on_the_sample_at_two_dates(sample_dirs, tmp_path):
     raw_dir, _ = sample_dirs
     last = duckdb.sql(
         f"select max(ordered_at) from read_parquet('{raw_dir / 'orders.parquet'}') where ordered_at < now()"
     ).fetchall()[0][0]
     cutoff = (last - dt.timedelta(days=95)).date()
-    result = run_backtest(raw_dir, cutoff, 90, tmp_path / "backtest", {"max_training_rows": 20000})
-    assert result["customers"] > 1000
-    model, recency = result["model"], result["recency_only"]
-    assert model["roc_auc"] > recency["roc_auc"] + 0.02
-    assert model["expected_calibration_error"] < 0.08
-    # the BG/NBD baseline is there and ranks better than chance, but below the model
-    assert 0.6 < result["bgnbd"]["roc_auc"] < model["roc_auc"]
-    assert (tmp_path / "backtest" / "backtest.json").exists()
+    earlier = cutoff - dt.timedelta(days=42)
+    workdir = tmp_path / "backtests"
+    results = run_backtests(raw_dir, [cutoff, earlier, cutoff], 90, workdir, {"max_training_rows": 20000})
+    assert [r["cutoff"] for r in results] == [earlier.isoformat(), cutoff.isoformat()]
+    for result in results:
+        assert result["customers"] > 1000
+        model, recency = result["model"], result["recency_only"]
+        assert model["roc_auc"] > recency["roc_auc"] + 0.02
+        assert model["expected_calibration_error"] < 0.08
+        # the BG/NBD baseline is there and ranks better than chance, but below the model
+        assert 0.6 < result["bgnbd"]["roc_auc"] < model["roc_auc"]
+        assert (workdir / result["cutoff"] / "backtest.json").exists()
+    # two builds on different data: two models
+    assert results[0]["model_version"] != results[1]["model_version"]
+    assert json.loads((workdir / "backtests.json").read_text()) == results
+    summary = format_summary(results).splitlines()
+    mean_auc = (results[0]["model"]["roc_auc"] + results[1]["model"]["roc_auc"]) / 2
+    assert summary[-1].startswith("mean") and f"{mean_auc:.4f}" in summary[-1]
+
+
+def test_backtests_check_every_outcome_window_before_building(sample_dirs, tmp_path):
+    raw_dir, _ = sample_dirs
+    last = duckdb.sql(
+        f"select max(ordered_at) from read_parquet('{raw_dir / 'orders.parquet'}') where ordered_at < now()"
+    ).fetchall()[0][0].date()
+    with pytest.raises(BacktestError, match="outcome window"):
+        run_backtests(raw_dir, [last - dt.timedelta(days=200), last - dt.timedelta(days=30)], 90, tmp_path / "b")
+    assert not (tmp_path / "b").exists()
+
+
+def test_backtest_summary_averages_each_column_over_the_dates_that_have_it():
+    def result(cutoff, auc, bgnbd):
+        model = {"roc_auc": auc, "pr_auc": 0.8, "brier_score": 0.2, "expected_calibration_error": 0.01,
+                 "lift_top_10pct": 1.5, "base_rate": 0.5}
+        return {"cutoff": cutoff, "customers": 1000, "horizon_days": 90, "model": model,
+                "recency_only": {"roc_auc": 0.7}, **({"bgnbd": {"roc_auc": bgnbd}} if bgnbd else {})}
+
+    lines = format_summary([result("2011-03-09", 0.80, 0.78), result("2011-06-09", 0.84, None)]).splitlines()
+    assert lines[2].split()[:4] == ["2011-03-09", "1,000", "0.500", "0.8000"]
+    assert "0.7800" in lines[2] and "0.7800" not in lines[3]
+    mean = lines[-1].split()
+    assert mean[0] == "mean" and mean[1:4] == ["0.8200", "0.7000", "0.7800"]
