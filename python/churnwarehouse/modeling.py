@@ -15,11 +15,17 @@ Policy (also in DECISIONS.md)
    prior-shift correction for the season); otherwise the scored rows are shifted to the latest
    labelled snapshot's churn rate. The validation metrics apply exactly this rule to the
    validation snapshots with the training-only model, so the reported calibration is out of time.
-4. **Refit.** The chosen settings are refitted on every labelled snapshot, and the seasonal shift
-   for the scoring date is estimated with that final model.
-5. **Memory.** At most ``max_training_rows`` labelled rows are used for fitting (whole customers
+4. **Stacking with the BG/NBD baseline.** The chosen model's validation probabilities and the
+   BG/NBD probability of no purchase in the horizon (fitted on each snapshot's own histories,
+   never a feature of the candidates) are combined as a weighted mean of their logits, the
+   weight fitted by maximum likelihood on the validation snapshot; kept only when the baseline
+   adds information there (likelihood-ratio test at 5%). Calibration then shifts the stacked logit.
+5. **Refit.** The chosen settings are refitted on every labelled snapshot (the stack weights stay
+   those learned out of time), and the seasonal shift for the scoring date is estimated with
+   that final model.
+6. **Memory.** At most ``max_training_rows`` labelled rows are used for fitting (whole customers
    are sampled deterministically by the caller, see ``sampling_modulus``); scoring runs in batches.
-6. **Threads.** Fitting uses ``training_threads()`` OpenMP threads (every core: the registry
+7. **Threads.** Fitting uses ``training_threads()`` OpenMP threads (every core: the registry
    trains while no other model runs) and predictions ``prediction_threads()``; the package makes
    OpenMP wait passively (see ``churnwarehouse``), since spinning threads under oversubscription
    made fits 5-10x slower.
@@ -39,7 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize
 from scipy.special import expit, logit
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
@@ -58,7 +64,11 @@ from churnwarehouse import metrics
 #: Columns of ml_customer_features that are keys, flags or outcomes, never features.
 NON_FEATURE_COLUMNS = frozenset({
     "customer_id", "as_of_date", "is_scoring_snapshot", "has_label", "churned", "days_to_next_order",
+    "probability_no_purchase_next_horizon",  # the BG/NBD baseline: stacked, not a feature (BaselineStack)
 })
+#: The BG/NBD purchase model's probability of no purchase in the horizon, fitted on each snapshot's
+#: own histories (int_customer_purchase_model): stacked with the chosen model (``BaselineStack``).
+BASELINE_COLUMN = "probability_no_purchase_next_horizon"
 CATEGORICAL_FEATURES = ("country", "preferred_channel", "favourite_category")
 #: Simplest first: the parsimony rule prefers earlier families.
 FAMILIES = ("logistic_regression", "gradient_boosting", "random_forest")
@@ -98,6 +108,91 @@ class TrainingConfig:
     families: tuple[str, ...] = FAMILIES
 
 
+#: The likelihood-ratio statistic (1 degree of freedom) the baseline must exceed to be stacked:
+#: the 5% critical value of a chi-squared distribution.
+STACK_MIN_LIKELIHOOD_RATIO = 3.84
+#: Fewer validation rows with a baseline than this: no stack.
+STACK_MIN_ROWS = 200
+
+
+@dataclass
+class BaselineStack:
+    """The chosen model's logit and the BG/NBD baseline's, combined by weights learned out of time.
+
+    ``probability = expit(ml_weight * logit(model) + baseline_weight * logit(baseline) + intercept)``,
+    the weights (summing to one) fitted to the validation snapshot's outcomes (stacking, with the
+    out-of-time validation snapshot as the hold-out; see ``fit_baseline_stack``). The trees learn
+    how yesterday's customers behaved; the BG/NBD model is fitted on each snapshot's own
+    histories, so it carries the current population's purchase rate into the score. A customer
+    without a baseline value gets ``fill_logit`` (the validation rows' median).
+    """
+
+    column: str
+    ml_weight: float
+    baseline_weight: float
+    intercept: float
+    fill_logit: float
+    likelihood_ratio: float
+
+    def baseline_logit(self, frame: pd.DataFrame) -> np.ndarray:
+        if self.column not in frame:
+            return np.full(len(frame), self.fill_logit)
+        values = pd.to_numeric(frame[self.column], errors="coerce").to_numpy(dtype=float).round(FEATURE_DECIMALS)
+        with np.errstate(invalid="ignore"):
+            logits = logit(np.clip(values, 1e-6, 1 - 1e-6))
+        return np.where(np.isfinite(values), logits, self.fill_logit)
+
+    def probability(self, pipeline_probability: np.ndarray, baseline_logit: np.ndarray | float) -> np.ndarray:
+        model_logit = logit(np.clip(np.asarray(pipeline_probability, dtype=float), 1e-6, 1 - 1e-6))
+        return expit(self.ml_weight * model_logit + self.baseline_weight * baseline_logit + self.intercept)
+
+
+def fit_baseline_stack(pipeline_probability: np.ndarray, rows: pd.DataFrame, labels: np.ndarray,
+                       column: str = BASELINE_COLUMN) -> BaselineStack | None:
+    """The stack of the model's out-of-time probabilities with the baseline, or None.
+
+    A weighted mean of the two logits, ``(1 - w) * logit(model) + w * logit(baseline) + c``, with
+    ``w`` in [0, 1] and ``c`` fitted by maximum likelihood on the validation rows that have a
+    baseline value. The weights sum to one, so the score keeps the model's own logit scale
+    (which the seasonal shift then calibrates, as without a stack): the validation month
+    decides how much the baseline counts, not how confident the refitted model may be.
+    Kept only when the baseline adds information there: the likelihood-ratio statistic against
+    ``w = 0`` exceeds ``STACK_MIN_LIKELIHOOD_RATIO`` (5%, one degree of freedom). Otherwise the
+    model scores alone, as without a baseline (a shop without enough order history for BG/NBD,
+    or one where the trees already know all it knows).
+    """
+    if column not in rows:
+        return None
+    values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float).round(FEATURE_DECIMALS)
+    present = np.isfinite(values)
+    labels = np.asarray(labels, dtype=float)[present]
+    if present.sum() < STACK_MIN_ROWS or len(np.unique(labels)) < 2:
+        return None
+    model_logit = logit(np.clip(np.asarray(pipeline_probability, dtype=float)[present], 1e-6, 1 - 1e-6))
+    baseline_logit = logit(np.clip(values[present], 1e-6, 1 - 1e-6))
+    gap = baseline_logit - model_logit
+
+    def negative_log_likelihood(parameters: np.ndarray) -> tuple[float, np.ndarray]:
+        weight, intercept = parameters
+        z = model_logit + weight * gap + intercept
+        residual = expit(z) - labels
+        return float(np.sum(np.logaddexp(0.0, z) - labels * z)), np.array([residual @ gap, residual.sum()])
+
+    def fitted(weight_bounds: tuple[float, float]) -> tuple[np.ndarray, float]:
+        result = minimize(negative_log_likelihood, np.array([0.0, 0.0]), jac=True, method="L-BFGS-B",
+                          bounds=[weight_bounds, (None, None)])
+        return result.x, float(result.fun)
+
+    _, alone = fitted((0.0, 0.0))
+    (weight, intercept), stacked = fitted((0.0, 1.0))
+    ratio = 2.0 * (alone - stacked)
+    if ratio <= STACK_MIN_LIKELIHOOD_RATIO or weight <= 0:
+        return None
+    return BaselineStack(column=column, ml_weight=float(1.0 - weight), baseline_weight=float(weight),
+                         intercept=float(intercept), fill_logit=float(np.median(baseline_logit)),
+                         likelihood_ratio=float(ratio))
+
+
 @dataclass
 class ChurnModel:
     """The fitted artifact: what scoring needs, and nothing fitted after the training cut-off."""
@@ -113,18 +208,31 @@ class ChurnModel:
     reference_values: dict[str, Any]
     drift_baseline: dict[str, Any]
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The BG/NBD baseline stacked with the pipeline, or None (also for artifacts saved before it).
+    stack: BaselineStack | None = None
 
     @property
     def feature_columns(self) -> list[str]:
         return self.numeric_features + self.categorical_features
 
+    @property
+    def input_columns(self) -> list[str]:
+        """The feature columns and, when stacked, the baseline column: what a score depends on."""
+        return self.feature_columns + ([self.stack.column] if self.stack is not None else [])
+
     def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
         features = prepare_features(frame, self.numeric_features, self.categorical_features)
         with threadpool_limits(limits=prediction_threads(), user_api="openmp"):
             trees = BinnedTrees.of(self.pipeline)
-            if trees is not None:
-                return trees.probability(features)
-            return self.pipeline.predict_proba(features)[:, 1]
+            probability = trees.probability(features) if trees is not None else self.pipeline.predict_proba(features)[:, 1]
+        return probability if self.stack is None else self.stack.probability(probability, self.stack.baseline_logit(frame))
+
+    def calibrated(self, pipeline_probability: np.ndarray, baseline_logit: np.ndarray | float | None) -> np.ndarray:
+        """The calibrated probability from the pipeline's own probability and, when stacked, the
+        baseline's logit (``BaselineStack.baseline_logit``): what ``predict_probability`` gives."""
+        if self.stack is not None:
+            pipeline_probability = self.stack.probability(pipeline_probability, baseline_logit)
+        return shift_probability(pipeline_probability, self.logit_offset)
 
     def predict_probability(self, frame: pd.DataFrame, batch_size: int = 200_000) -> np.ndarray:
         """Calibrated churn probability, computed in batches."""
@@ -580,25 +688,35 @@ def unobserved_on_reference(reference_rows: pd.DataFrame, target_rows: pd.DataFr
 
 
 def recent_rate_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[str], categorical: list[str],
-                       target_rows: pd.DataFrame | None) -> tuple[float, dt.date | None]:
+                       target_rows: pd.DataFrame | None, stack: BaselineStack | None = None,
+                       ) -> tuple[float, dt.date | None]:
     """Logit shift that gives the target rows the churn rate of the latest labelled snapshot
     (a prior shift to the most recent base rate), or none without target rows."""
     if target_rows is None or target_rows.empty:
         return 0.0, None
     latest = max(labelled["as_of_date"].unique())
     rate = labelled.loc[labelled["as_of_date"] == latest, "churned"].astype(float).mean()
-    return rate_matching_offset(pipeline, target_rows, numeric, categorical, rate), latest
+    return rate_matching_offset(pipeline, target_rows, numeric, categorical, rate, stack), latest
+
+
+def stacked_probability(pipeline, rows: pd.DataFrame, numeric: list[str], categorical: list[str],
+                        stack: BaselineStack | None = None) -> np.ndarray:
+    """``pipeline``'s probability on ``rows``, stacked with their baseline when there is a stack
+    (uncalibrated: before the logit shift)."""
+    probability = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
+    return probability if stack is None else stack.probability(probability, stack.baseline_logit(rows))
 
 
 def rate_matching_offset(pipeline, rows: pd.DataFrame, numeric: list[str], categorical: list[str],
-                         rate: float) -> float:
-    """The logit shift after which ``pipeline``'s mean probability on ``rows`` is ``rate``."""
-    return fit_logit_offset(pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1], rate)
+                         rate: float, stack: BaselineStack | None = None) -> float:
+    """The logit shift after which the (stacked) mean probability on ``rows`` is ``rate``."""
+    return fit_logit_offset(stacked_probability(pipeline, rows, numeric, categorical, stack), rate)
 
 
 def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[str], categorical: list[str],
                     target: dt.date, enabled: bool = True, target_rows: pd.DataFrame | None = None,
-                    refit=None, min_history_days: int = 180) -> tuple[float, dt.date | None]:
+                    refit=None, min_history_days: int = 180, stack: BaselineStack | None = None,
+                    ) -> tuple[float, dt.date | None]:
     """Logit shift for scoring ``target``, and the snapshot it was estimated on.
 
     The model's mean residual on last year's same-season snapshot, when that snapshot lies at
@@ -613,18 +731,19 @@ def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[st
     not the target. Then the season's churn rate for the target rows is estimated by a model
     refitted (``refit(numeric, categorical)``) on the features the reference does have, shifted
     on the reference, and the model's logit is shifted so its mean on the target rows matches it.
+    With a ``stack`` every shift is of the stacked logit; the reduced model only estimates a rate.
     """
     if not enabled:
         return 0.0, None
     dates = sorted(labelled["as_of_date"].unique())
     reference = same_season_snapshot(dates, target)
     if reference is None or (reference - dates[0]).days < min_history_days:
-        return recent_rate_offset(pipeline, labelled, numeric, categorical, target_rows)
+        return recent_rate_offset(pipeline, labelled, numeric, categorical, target_rows, stack)
     rows = labelled[labelled["as_of_date"] == reference]
     observed_rate = rows["churned"].astype(float).mean()
     unobserved = unobserved_on_reference(rows, target_rows, numeric + categorical) if refit else []
     if not unobserved:
-        return rate_matching_offset(pipeline, rows, numeric, categorical, observed_rate), reference
+        return rate_matching_offset(pipeline, rows, numeric, categorical, observed_rate, stack), reference
     reduced_numeric = [c for c in numeric if c not in unobserved]
     reduced_categorical = [c for c in categorical if c not in unobserved]
     reduced = refit(reduced_numeric, reduced_categorical)
@@ -632,7 +751,7 @@ def seasonal_offset(pipeline: Pipeline, labelled: pd.DataFrame, numeric: list[st
     target_rate = shift_probability(
         reduced.predict_proba(prepare_features(target_rows, reduced_numeric, reduced_categorical))[:, 1],
         reduced_offset).mean()
-    return rate_matching_offset(pipeline, target_rows, numeric, categorical, target_rate), reference
+    return rate_matching_offset(pipeline, target_rows, numeric, categorical, target_rate, stack), reference
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,7 +785,7 @@ def _fit(family: str, parameters: dict, frame: pd.DataFrame, numeric: list[str],
     return pipeline
 
 
-def _seasonally_calibrated(pipeline, train, frame, numeric, categorical, config, refit=None,
+def _seasonally_calibrated(pipeline, train, frame, numeric, categorical, config, refit=None, stack=None,
                            ) -> tuple[np.ndarray, list[dict]]:
     """Validation probabilities with the seasonal shift estimated on training snapshots only."""
     probability = np.empty(len(frame))
@@ -674,8 +793,9 @@ def _seasonally_calibrated(pipeline, train, frame, numeric, categorical, config,
     for as_of_date, rows in frame.groupby("as_of_date", sort=True):
         offset, reference = seasonal_offset(pipeline, train, numeric, categorical, as_of_date,
                                             config.seasonal_calibration, target_rows=rows, refit=refit,
-                                            min_history_days=SEASON_MIN_HISTORY_HORIZONS * config.horizon_days)
-        raw = pipeline.predict_proba(prepare_features(rows, numeric, categorical))[:, 1]
+                                            min_history_days=SEASON_MIN_HISTORY_HORIZONS * config.horizon_days,
+                                            stack=stack)
+        raw = stacked_probability(pipeline, rows, numeric, categorical, stack)
         probability[frame.index.get_indexer(rows.index)] = shift_probability(raw, offset)
         offsets.append({"as_of_date": str(as_of_date), "logit_offset": offset,
                         "reference_date": str(reference) if reference else None})
@@ -697,7 +817,7 @@ def _reference_values(labelled: pd.DataFrame, numeric: list[str], categorical: l
     return values
 
 
-def _drift_baseline(pipeline, labelled, numeric, categorical, offset) -> dict[str, Any]:
+def _drift_baseline(pipeline, labelled, numeric, categorical, offset, stack=None) -> dict[str, Any]:
     """Training distributions: decile edges and shares per numeric feature, category shares, score shares."""
     features = prepare_features(labelled, numeric, categorical)
     baseline: dict[str, Any] = {"numeric": {}, "categorical": {}}
@@ -710,7 +830,7 @@ def _drift_baseline(pipeline, labelled, numeric, categorical, offset) -> dict[st
     for column in categorical:
         counts = features[column].fillna("(missing)").value_counts(normalize=True)
         baseline["categorical"][column] = counts.to_dict()
-    probability = shift_probability(pipeline.predict_proba(features)[:, 1], offset)
+    probability = shift_probability(stacked_probability(pipeline, labelled, numeric, categorical, stack), offset)
     baseline["score_shares"] = np.histogram(probability, bins=np.linspace(0, 1, 11))[0].astype(float).tolist()
     total = sum(baseline["score_shares"]) or 1.0
     baseline["score_shares"] = [s / total for s in baseline["score_shares"]]
@@ -821,13 +941,22 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
                 pipeline = _fit(family, parameters, train, numeric, categorical, config)
                 chosen_row = top
             break
+    # the BG/NBD baseline: stacked with the chosen model when it adds information out of time
+    validation_probability = pipeline.predict_proba(prepare_features(validation, numeric, categorical))[:, 1]
+    stack = fit_baseline_stack(validation_probability, validation, y_validation)
+    baseline = pd.to_numeric(validation.get(BASELINE_COLUMN, pd.Series(np.nan, index=validation.index)),
+                             errors="coerce").to_numpy(dtype=float)
+    if np.isfinite(baseline).all():  # on the comparison's own footing: every validation row scored
+        comparison_frame = pd.concat([comparison_frame, pd.DataFrame([{
+            "family": "bgnbd_baseline", "parameters": "{}",
+            **metrics.classification_metrics(y_validation, baseline, 0.5)}])], ignore_index=True)
     comparison_frame["is_chosen"] = (comparison_frame["family"] == family) & (
         comparison_frame["parameters"] == json.dumps(parameters, sort_keys=True))
 
     # out-of-time calibration check with the training-only model
     calibrated, validation_offsets = _seasonally_calibrated(
         pipeline, train, validation, numeric, categorical, config,
-        refit=lambda n, c: _fit(family, parameters, train, n, c, config))
+        refit=lambda n, c: _fit(family, parameters, train, n, c, config), stack=stack)
     threshold = metrics.best_f1_threshold(y_validation, calibrated)
     validation_metrics = metrics.classification_metrics(y_validation, calibrated, threshold)
     calibration = metrics.calibration_table(y_validation, calibrated)
@@ -838,7 +967,8 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
     offset, reference = seasonal_offset(
         final, labelled, numeric, categorical, scoring_date, config.seasonal_calibration, target_rows=scoring_rows,
         refit=lambda n, c: _fit(family, parameters, labelled, n, c, config),
-        min_history_days=SEASON_MIN_HISTORY_HORIZONS * config.horizon_days)
+        min_history_days=SEASON_MIN_HISTORY_HORIZONS * config.horizon_days, stack=stack)
+    reference_columns = numeric + ([stack.column] if stack is not None else [])
     model = ChurnModel(
         pipeline=final,
         numeric_features=numeric,
@@ -848,8 +978,9 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
         logit_offset=offset,
         offset_reference_date=str(reference) if reference else None,
         threshold=threshold,
-        reference_values=_reference_values(labelled, numeric, categorical),
-        drift_baseline=_drift_baseline(final, labelled, numeric, categorical, offset),
+        reference_values=_reference_values(labelled, reference_columns, categorical),
+        drift_baseline=_drift_baseline(final, labelled, numeric, categorical, offset, stack),
+        stack=stack,
     )
     model.metadata = {
         "family": family,
@@ -868,6 +999,7 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
         "offset_reference_date": model.offset_reference_date,
         "threshold": threshold,
         "validation_metrics": validation_metrics,
+        "baseline_stack": asdict(stack) if stack is not None else None,
         "config": asdict(config),
     }
     return model, {"comparison": comparison_frame, "calibration": calibration, "importance": importance}

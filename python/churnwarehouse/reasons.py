@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from churnwarehouse.modeling import BinnedTrees, parallel_map, prepare_features, shift_probability
+from churnwarehouse.modeling import BinnedTrees, parallel_map, prepare_features
 
 REASON_GROUPS: dict[str, tuple[str, ...]] = {
     "recency": ("days_since_last_order", "purchase_gap_overdue_ratio", "expected_purchases_next_horizon",
-                "probability_alive"),
+                "probability_alive", "probability_no_purchase_next_horizon"),
     "order_rhythm": (
         "order_count", "purchase_day_count", "order_count_30d", "order_count_90d", "order_count_180d",
         "order_count_365d", "order_count_prior_90d", "order_count_trend_90d", "mean_purchase_gap_days",
@@ -292,7 +292,7 @@ def probabilities_and_contributions(model, frame: pd.DataFrame, probability: np.
     the logit by its own columns' terms (``_LinearPerturbations``). The unperturbed
     probabilities come out of the same pass. Other families predict each perturbed frame in full.
     """
-    features = set(model.feature_columns)
+    features = set(model.input_columns)  # with the stacked BG/NBD baseline, which moves with recency
     groups = {group: [c for c in columns if c in features] for group, columns in REASON_GROUPS.items()}
     groups = {group: used for group, used in groups.items() if used}
     fast = _BoostingPerturbations.of(model, frame, groups) or _LinearPerturbations.of(model, frame, groups)
@@ -314,6 +314,25 @@ def probabilities_and_contributions(model, frame: pd.DataFrame, probability: np.
             perturbed_probabilities[group][rows] = model.predict_probability(perturbed)
     contributions = {group: base - values for group, values in perturbed_probabilities.items()}
     return base, pd.DataFrame(contributions, index=frame.index)
+
+
+class _BaselineLogits:
+    """The stacked baseline's logit for a batch: the rows' own, or for a group that holds the
+    baseline column, its retained-customer reference value (None without a stack)."""
+
+    def __init__(self, model, groups: dict[str, list[str]]):
+        self.stack = model.stack
+        self.moved = {group for group, used in groups.items() if self.stack is not None and self.stack.column in used}
+        self.reference = None
+        if self.stack is not None:
+            value = model.reference_values.get(self.stack.column)
+            self.reference = self.stack.baseline_logit(pd.DataFrame({self.stack.column: [value]}))[0]
+
+    def rows(self, batch: pd.DataFrame) -> np.ndarray | None:
+        return self.stack.baseline_logit(batch) if self.stack is not None else None
+
+    def group(self, group: str, own: np.ndarray | None) -> np.ndarray | float | None:
+        return self.reference if group in self.moved else own
 
 
 def _reference_row(model, frame: pd.DataFrame) -> pd.DataFrame:
@@ -338,7 +357,7 @@ class _BoostingPerturbations:
     """
 
     def __init__(self, model, trees: BinnedTrees, reference_bins: np.ndarray, groups: dict[str, list[str]]):
-        self.model, self.trees = model, trees
+        self.model, self.trees, self.baseline = model, trees, _BaselineLogits(model, groups)
         self.plan: dict[str, list[tuple[int, np.ndarray]]] = {}
         for group, used in groups.items():
             is_column = np.zeros(len(trees.positions), dtype=bool)
@@ -359,16 +378,18 @@ class _BoostingPerturbations:
         model, trees = self.model, self.trees
         codes = trees.codes(trees.bin(prepare_features(batch, model.numeric_features, model.categorical_features)))
         raw = trees.raw_score(codes)
+        own = self.baseline.rows(batch)
 
-        def perturbed(deltas: list[tuple[int, np.ndarray]]) -> np.ndarray:
+        def perturbed(item: tuple[str, list[tuple[int, np.ndarray]]]) -> np.ndarray:
+            group, deltas = item
             group_raw = raw.copy()
             for i, delta in deltas:
                 group_raw += delta.take(codes[i])
-            return shift_probability(expit(group_raw), model.logit_offset)
+            return model.calibrated(expit(group_raw), self.baseline.group(group, own))
 
         # groups side by side (each still adds its trees in order, so the numbers are the same)
-        out = dict(zip(self.plan, parallel_map(perturbed, self.plan.values())))
-        return shift_probability(expit(raw), model.logit_offset), out
+        out = dict(zip(self.plan, parallel_map(perturbed, self.plan.items())))
+        return model.calibrated(expit(raw), own), out
 
 
 class _LinearPerturbations:
@@ -380,8 +401,9 @@ class _LinearPerturbations:
     those columns. The rows are transformed once per batch instead of once per group.
     """
 
-    def __init__(self, model, reference: np.ndarray, columns: dict[str, np.ndarray]):
+    def __init__(self, model, reference: np.ndarray, columns: dict[str, np.ndarray], groups: dict[str, list[str]]):
         self.model, self.reference, self.columns = model, reference, columns
+        self.baseline = _BaselineLogits(model, groups)
 
     @staticmethod
     def output_columns(preprocess, numeric: list[str], categorical: list[str]) -> dict[str, list[int]] | None:
@@ -424,7 +446,7 @@ class _LinearPerturbations:
         transformed = np.asarray(model.pipeline[:-1].transform(_reference_row(model, frame)), dtype=float)[0]
         columns = {group: np.array(sorted({i for c in used for i in owners.get(c, [])}), dtype=int)
                    for group, used in groups.items()}
-        return cls(model, transformed, columns)
+        return cls(model, transformed, columns, groups)
 
     def probabilities(self, batch: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         model = self.model
@@ -433,10 +455,11 @@ class _LinearPerturbations:
         estimator = model.pipeline[-1]
         decision = estimator.decision_function(transformed)
         coef = np.ravel(estimator.coef_)
+        own = self.baseline.rows(batch)
         out = {}
         for group, columns in self.columns.items():
             moved = decision + (self.reference[columns] - transformed[:, columns]) @ coef[columns]
-            out[group] = shift_probability(expit(moved), model.logit_offset)
+            out[group] = model.calibrated(expit(moved), self.baseline.group(group, own))
         # the unperturbed probabilities through the model's own path, so they are bitwise the scores
         return model.predict_probability(batch), out
 

@@ -104,7 +104,8 @@ REGISTRY_COLUMNS = {
     "training_window_start": "datetime64[us]", "training_window_end": "datetime64[us]",
     "validation_snapshots": "string", "family": "string", "hyperparameters": "string",
     "selection_criterion": "string", "feature_columns": "string", "feature_count": "int64",
-    "training_row_count": "int64", "training_churn_rate": "float64", "logit_offset": "float64",
+    "training_row_count": "int64", "training_churn_rate": "float64", "baseline_stack": "string",
+    "logit_offset": "float64",
     "offset_reference_date": "string", "operating_threshold": "float64", "library_versions": "string",
     "config": "string", "artifact_sha256": "string", "selection_reason": "string",
 }
@@ -133,6 +134,7 @@ def registry_frame(registry: Path, current_version: str | None, selection_reason
             "feature_count": len(m["feature_columns"]),
             "training_row_count": m["training_row_count"],
             "training_churn_rate": m["training_churn_rate"],
+            "baseline_stack": json.dumps(m["baseline_stack"], sort_keys=True) if m.get("baseline_stack") else None,
             "logit_offset": m["logit_offset"],
             "offset_reference_date": m["offset_reference_date"],
             "operating_threshold": m["threshold"],

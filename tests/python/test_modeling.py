@@ -36,7 +36,11 @@ FAST = TrainingConfig(families=("logistic_regression", "gradient_boosting"), per
                       permutation_repeats=2)
 
 
-def make_snapshots(n_customers: int = 1500, months: int = 16, seed: int = 0) -> pd.DataFrame:
+def make_snapshots(n_customers: int = 1500, months: int = 16, seed: int = 0, baseline: str | None = None,
+                   ) -> pd.DataFrame:
+    """Monthly labelled snapshots. ``baseline``: None, or a BG/NBD-like probability of no
+    purchase that knows something the features do not ("informative": the customer's current
+    activity, which also drives churn) or nothing at all ("noise")."""
     rng = np.random.default_rng(seed)
     frames = []
     start = dt.date(2023, 1, 15)
@@ -45,8 +49,14 @@ def make_snapshots(n_customers: int = 1500, months: int = 16, seed: int = 0) -> 
         recency = rng.gamma(2.0, 40.0, n_customers)
         tickets = rng.poisson(0.3, n_customers)
         seasonal = 0.8 if as_of.month in (9, 10) else 0.0  # autumn: people come back
-        logit_p = -1.0 + 0.025 * recency + 0.9 * tickets - seasonal
+        activity = rng.normal(size=n_customers) if baseline == "informative" else np.zeros(n_customers)
+        logit_p = -1.0 + 0.025 * recency + 0.9 * tickets - seasonal - 1.2 * activity
         churned = rng.random(n_customers) < 1 / (1 + np.exp(-logit_p))
+        extra = {}
+        if baseline == "informative":
+            extra["probability_no_purchase_next_horizon"] = 1 / (1 + np.exp(1.2 * activity + rng.normal(0, 0.5, n_customers)))
+        elif baseline == "noise":
+            extra["probability_no_purchase_next_horizon"] = rng.uniform(0.05, 0.95, n_customers)
         frames.append(pd.DataFrame({
             "customer_id": [f"C{i:05d}" for i in range(n_customers)],
             "as_of_date": as_of,
@@ -60,6 +70,7 @@ def make_snapshots(n_customers: int = 1500, months: int = 16, seed: int = 0) -> 
             "noise": rng.normal(size=n_customers),
             "session_count_30d": np.nan,  # an absent optional source: dropped from the features
             "country": rng.choice(["GB", "FR", "DE"], n_customers),
+            **extra,
         }))
     return pd.concat(frames, ignore_index=True)
 
@@ -67,6 +78,11 @@ def make_snapshots(n_customers: int = 1500, months: int = 16, seed: int = 0) -> 
 @pytest.fixture(scope="module")
 def snapshots() -> pd.DataFrame:
     return make_snapshots()
+
+
+@pytest.fixture(scope="module")
+def stacked_snapshots() -> pd.DataFrame:
+    return make_snapshots(baseline="informative")
 
 
 @pytest.fixture(scope="module")
@@ -324,10 +340,18 @@ def test_last_bit_float_noise_changes_neither_version_nor_scores(snapshots, tmp_
 
 
 def _sklearn_probability(model, frame):
-    """The calibrated probability through scikit-learn's own predict_proba (no shortcut)."""
+    """The calibrated probability through scikit-learn's own predict_proba (no shortcut), the
+    stacked baseline (if any) combined by its formula."""
+    from scipy.special import expit, logit
+
     from churnwarehouse.modeling import prepare_features, shift_probability
-    raw = model.pipeline.predict_proba(prepare_features(frame, model.numeric_features, model.categorical_features))
-    return shift_probability(raw[:, 1], model.logit_offset)
+    raw = model.pipeline.predict_proba(prepare_features(frame, model.numeric_features, model.categorical_features))[:, 1]
+    if model.stack is not None:
+        stack = model.stack
+        baseline = pd.to_numeric(frame[stack.column]).to_numpy(dtype=float).round(9)  # as features are rounded
+        raw = expit(stack.ml_weight * logit(np.clip(raw, 1e-6, 1 - 1e-6))
+                    + stack.baseline_weight * logit(np.clip(baseline, 1e-6, 1 - 1e-6)) + stack.intercept)
+    return shift_probability(raw, model.logit_offset)
 
 
 def _assert_equal_to_full_perturbation(model, rows, probability, fast, groups) -> None:
@@ -349,7 +373,7 @@ def _one_family_model(snapshots, family):
     model, _ = train_churn_model(snapshots, scoring_date, config)
     assert model.family == family
     rows = snapshots[snapshots["as_of_date"] == snapshots["as_of_date"].max()].head(500).reset_index(drop=True)
-    groups = {g: [c for c in cols if c in model.feature_columns] for g, cols in reasons.REASON_GROUPS.items()}
+    groups = {g: [c for c in cols if c in model.input_columns] for g, cols in reasons.REASON_GROUPS.items()}
     return model, rows, model.predict_probability(rows), groups
 
 
@@ -404,15 +428,22 @@ def test_direct_binning_equals_the_transformers(snapshots, with_categories):
     np.testing.assert_array_equal(trees.bin(features), _transformers_binned(trees, features))
 
 
-def test_boosting_reasons_equal_full_perturbation(snapshots):
+@pytest.mark.parametrize("stacked", [False, True])
+def test_boosting_reasons_equal_full_perturbation(snapshots, stacked_snapshots, stacked):
     """The lookup-table shortcut for gradient boosting gives the same contributions as
-    scikit-learn predicting every perturbed frame in full."""
-    model, rows, probability, groups = _one_family_model(snapshots, "gradient_boosting")
+    scikit-learn predicting every perturbed frame in full (with a stacked baseline too, which
+    moves with the recency group)."""
+    model, rows, probability, groups = _one_family_model(stacked_snapshots if stacked else snapshots,
+                                                         "gradient_boosting")
+    assert (model.stack is not None) == stacked
+    assert ("probability_no_purchase_next_horizon" in groups["recency"]) == stacked
     # the binned prediction path gives scikit-learn's own probabilities
     from churnwarehouse.modeling import prepare_features
     sklearn_probability = model.pipeline.predict_proba(
         prepare_features(rows, model.numeric_features, model.categorical_features))[:, 1]
-    np.testing.assert_allclose(model.raw_probability(rows), sklearn_probability, rtol=0, atol=1e-12)
+    if not stacked:
+        np.testing.assert_allclose(model.raw_probability(rows), sklearn_probability, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(probability, _sklearn_probability(model, rows), rtol=0, atol=1e-12)
     fast_probability, fast = reasons.probabilities_and_contributions(model, rows, batch_size=200)
     np.testing.assert_array_equal(fast_probability, probability)
     assert reasons._BoostingPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
@@ -476,6 +507,61 @@ def test_training_fits_on_the_configured_threads_and_gives_the_same_model(snapsh
     assert modeling.training_threads() == (os.cpu_count() or 1)
 
 
+def test_a_baseline_that_knows_more_than_the_features_is_stacked_out_of_time(stacked_snapshots, tmp_path):
+    """The BG/NBD-like baseline carries the customers' current activity, which drives churn and
+    which no feature has: it is stacked with positive weights learned on the validation snapshot,
+    the stacked score ranks a later snapshot better than the model alone, the registry keeps it,
+    and scores come back identical after a reload."""
+    from sklearn.metrics import roc_auc_score
+
+    from churnwarehouse.modeling import shift_probability
+    scoring_date = (pd.Timestamp(stacked_snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    model, reports = train_churn_model(stacked_snapshots, scoring_date, FAST)
+    assert model.stack is not None
+    assert model.stack.baseline_weight > 0 and model.stack.ml_weight > 0 and model.stack.likelihood_ratio > 3.84
+    assert "probability_no_purchase_next_horizon" not in model.feature_columns
+    assert model.metadata["baseline_stack"]["baseline_weight"] == model.stack.baseline_weight
+    assert "bgnbd_baseline" in set(reports["comparison"]["family"])
+    assert reports["comparison"]["is_chosen"].sum() == 1
+    later = make_snapshots(months=1, seed=7, baseline="informative")
+    churned = later["churned"].astype(int)
+    alone = shift_probability(model.pipeline.predict_proba(
+        prepare_features(later, model.numeric_features, model.categorical_features))[:, 1], model.logit_offset)
+    stacked = model.predict_probability(later)
+    assert roc_auc_score(churned, stacked) > roc_auc_score(churned, alone) + 0.02
+    # a missing baseline value takes the validation median, not a crash or a NaN score
+    gaps = later.copy()
+    gaps.loc[gaps.index[:10], "probability_no_purchase_next_horizon"] = np.nan
+    assert np.isfinite(model.predict_probability(gaps)).all()
+    version = "churn-stacked"
+    registry.save(tmp_path, version, model, reports)
+    reloaded, _ = registry.load(tmp_path, version)
+    np.testing.assert_array_equal(reloaded.predict_probability(later), stacked)
+
+
+def test_a_baseline_of_noise_is_not_stacked(monkeypatch):
+    """A baseline that knows nothing is left out: by the likelihood-ratio test when chance gives
+    it a positive weight (without the test some of these seeds would be stacked)."""
+    import churnwarehouse.modeling as modeling
+
+    snapshots = make_snapshots(baseline="noise")
+    scoring_date = (pd.Timestamp(snapshots["as_of_date"].max()) + pd.DateOffset(months=3)).date()
+    model, _ = train_churn_model(snapshots, scoring_date, FAST)
+    assert model.stack is None
+    assert model.metadata["baseline_stack"] is None
+
+    def stacks(seed: int) -> bool:
+        rng = np.random.default_rng(seed)
+        model_probability = rng.uniform(0.05, 0.95, 3_000)
+        churned = (rng.random(3_000) < model_probability).astype(int)
+        rows = pd.DataFrame({"probability_no_purchase_next_horizon": rng.uniform(0.05, 0.95, 3_000)})
+        return modeling.fit_baseline_stack(model_probability, rows, churned) is not None
+
+    assert not any(stacks(seed) for seed in range(20))
+    monkeypatch.setattr(modeling, "STACK_MIN_LIKELIHOOD_RATIO", float("-inf"))
+    assert any(stacks(seed) for seed in range(20))
+
+
 def test_forest_probabilities_are_identical_on_every_call_and_thread_count(monkeypatch):
     """scikit-learn's forest adds its trees' probabilities in the order its threads finish, so
     repeated predictions of the same rows differ in the last bits; the project's forest sums
@@ -502,10 +588,13 @@ def test_forest_probabilities_are_identical_on_every_call_and_thread_count(monke
     np.testing.assert_allclose(results[0], sklearn_mean, rtol=0, atol=1e-12)
 
 
-def test_linear_reasons_equal_full_perturbation(snapshots):
+@pytest.mark.parametrize("stacked", [False, True])
+def test_linear_reasons_equal_full_perturbation(snapshots, stacked_snapshots, stacked):
     """The logistic-regression shortcut (transform once, move the logit by the group's columns)
     gives the same contributions as predicting every perturbed frame in full."""
-    model, rows, probability, groups = _one_family_model(snapshots, "logistic_regression")
+    model, rows, probability, groups = _one_family_model(stacked_snapshots if stacked else snapshots,
+                                                         "logistic_regression")
+    assert (model.stack is not None) == stacked
     assert reasons._LinearPerturbations.of(model, rows, {g: c for g, c in groups.items() if c}) is not None
     fast_probability, fast = reasons.probabilities_and_contributions(model, rows, batch_size=200)
     np.testing.assert_array_equal(fast_probability, probability)

@@ -121,6 +121,7 @@ features_joined as (
         order_features.spend_amount_same_window_last_year,
         purchase_model.expected_purchases_next_horizon,
         purchase_model.probability_alive,
+        purchase_model.probability_no_purchase_next_horizon,
         order_features.cancellation_rate,
         order_features.return_rate,
         case
