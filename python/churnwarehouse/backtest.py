@@ -29,6 +29,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -153,9 +154,9 @@ def run_backtest(raw_dir: Path, cutoff: dt.date, horizon_days: int = 90, workdir
 
 
 def run_backtests(raw_dir: Path, cutoffs: list[dt.date], horizon_days: int = 90, workdir: Path | None = None,
-                  extra_vars: dict | None = None) -> list[dict]:
+                  extra_vars: dict | None = None, on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """``run_backtest`` at each cut-off (in ``<workdir>/<cutoff>/``); the results, in date order,
-    are also written to ``<workdir>/backtests.json``."""
+    are also written to ``<workdir>/backtests.json``. ``on_result`` gets each one as it is ready."""
     cutoffs = sorted(set(cutoffs))
     if not cutoffs:
         raise BacktestError("no cut-off date given")
@@ -163,8 +164,11 @@ def run_backtests(raw_dir: Path, cutoffs: list[dt.date], horizon_days: int = 90,
     for cutoff in cutoffs:  # fail before any build when a later outcome window is not in the data
         actual_outcomes(raw_dir, cutoff, horizon_days)
     workdir = Path(workdir or tempfile.mkdtemp(prefix="churn_backtests_")).resolve()
-    results = [run_backtest(raw_dir, cutoff, horizon_days, workdir / cutoff.isoformat(), extra_vars)
-               for cutoff in cutoffs]
+    results = []
+    for cutoff in cutoffs:
+        results.append(run_backtest(raw_dir, cutoff, horizon_days, workdir / cutoff.isoformat(), extra_vars))
+        if on_result is not None:
+            on_result(results[-1])
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "backtests.json").write_text(json.dumps(results, indent=2))
     return results
@@ -232,9 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(args.cutoff) == 1:
             print(format_result(run_backtest(args.raw, args.cutoff[0], args.horizon, args.workdir, args.vars)))
         else:
-            results = run_backtests(args.raw, args.cutoff, args.horizon, args.workdir, args.vars)
-            for result in results:
-                print(format_result(result), end="\n\n")
+            results = run_backtests(args.raw, args.cutoff, args.horizon, args.workdir, args.vars,
+                                    on_result=lambda result: print(format_result(result), end="\n\n", flush=True))
             print(format_summary(results))
             print(f"written to {Path(results[0]['workdir']).parent}/backtests.json")
     except BacktestError as error:

@@ -66,8 +66,11 @@ def test_backtests_beat_recency_on_the_sample_at_two_dates(sample_dirs, tmp_path
     cutoff = (last - dt.timedelta(days=95)).date()
     earlier = cutoff - dt.timedelta(days=42)
     workdir = tmp_path / "backtests"
-    results = run_backtests(raw_dir, [cutoff, earlier, cutoff], 90, workdir, {"max_training_rows": 20000})
+    reported = []
+    results = run_backtests(raw_dir, [cutoff, earlier, cutoff], 90, workdir, {"max_training_rows": 20000},
+                            on_result=reported.append)
     assert [r["cutoff"] for r in results] == [earlier.isoformat(), cutoff.isoformat()]
+    assert reported == results  # each one as it was ready, in date order
     for result in results:
         assert result["customers"] > 1000
         model, recency = result["model"], result["recency_only"]
