@@ -115,6 +115,18 @@ STACK_MIN_LIKELIHOOD_RATIO = 3.84
 STACK_MIN_ROWS = 200
 
 
+def clipped_logit(probability) -> np.ndarray:
+    """The logit of probabilities clipped to [1e-6, 1 - 1e-6] (so 0 and 1 stay finite)."""
+    return logit(np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6))
+
+
+def baseline_values(frame: pd.DataFrame, column: str = BASELINE_COLUMN) -> np.ndarray:
+    """The baseline column as floats rounded like the features (NaN where missing or absent)."""
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float).round(FEATURE_DECIMALS)
+
+
 @dataclass
 class BaselineStack:
     """The chosen model's logit and the BG/NBD baseline's, combined by weights learned out of time.
@@ -135,16 +147,13 @@ class BaselineStack:
     likelihood_ratio: float
 
     def baseline_logit(self, frame: pd.DataFrame) -> np.ndarray:
-        if self.column not in frame:
-            return np.full(len(frame), self.fill_logit)
-        values = pd.to_numeric(frame[self.column], errors="coerce").to_numpy(dtype=float).round(FEATURE_DECIMALS)
+        values = baseline_values(frame, self.column)
         with np.errstate(invalid="ignore"):
-            logits = logit(np.clip(values, 1e-6, 1 - 1e-6))
-        return np.where(np.isfinite(values), logits, self.fill_logit)
+            return np.where(np.isfinite(values), clipped_logit(values), self.fill_logit)
 
     def probability(self, pipeline_probability: np.ndarray, baseline_logit: np.ndarray | float) -> np.ndarray:
-        model_logit = logit(np.clip(np.asarray(pipeline_probability, dtype=float), 1e-6, 1 - 1e-6))
-        return expit(self.ml_weight * model_logit + self.baseline_weight * baseline_logit + self.intercept)
+        return expit(self.ml_weight * clipped_logit(pipeline_probability) + self.baseline_weight * baseline_logit
+                     + self.intercept)
 
 
 def fit_baseline_stack(pipeline_probability: np.ndarray, rows: pd.DataFrame, labels: np.ndarray,
@@ -161,15 +170,13 @@ def fit_baseline_stack(pipeline_probability: np.ndarray, rows: pd.DataFrame, lab
     model scores alone, as without a baseline (a shop without enough order history for BG/NBD,
     or one where the trees already know all it knows).
     """
-    if column not in rows:
-        return None
-    values = pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float).round(FEATURE_DECIMALS)
+    values = baseline_values(rows, column)
     present = np.isfinite(values)
     labels = np.asarray(labels, dtype=float)[present]
     if present.sum() < STACK_MIN_ROWS or len(np.unique(labels)) < 2:
         return None
-    model_logit = logit(np.clip(np.asarray(pipeline_probability, dtype=float)[present], 1e-6, 1 - 1e-6))
-    baseline_logit = logit(np.clip(values[present], 1e-6, 1 - 1e-6))
+    model_logit = clipped_logit(np.asarray(pipeline_probability, dtype=float)[present])
+    baseline_logit = clipped_logit(values[present])
     gap = baseline_logit - model_logit
 
     def negative_log_likelihood(parameters: np.ndarray) -> tuple[float, np.ndarray]:
@@ -662,8 +669,7 @@ def make_pipeline(family: str, parameters: dict[str, Any], numeric: list[str], c
 
 
 def shift_probability(probability: np.ndarray, offset: float) -> np.ndarray:
-    clipped = np.clip(np.asarray(probability, dtype=float), 1e-6, 1 - 1e-6)
-    return expit(logit(clipped) + offset)
+    return expit(clipped_logit(probability) + offset)
 
 
 def fit_logit_offset(probability: np.ndarray, observed_rate: float) -> float:
@@ -919,6 +925,7 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
         raise InsufficientHistoryError("training and validation snapshots must each contain churned and retained customers")
 
     comparison = []
+    validation_probabilities = {}  # (family, parameters) -> the candidate's validation probabilities
     best = None
     for family in config.families:
         for parameters in PARAMETER_GRID[family]:
@@ -927,6 +934,7 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
             row = {"family": family, "parameters": json.dumps(parameters, sort_keys=True),
                    **metrics.classification_metrics(y_validation, raw, 0.5)}
             comparison.append(row)
+            validation_probabilities[family, row["parameters"]] = raw
             if best is None or row["roc_auc"] > best[0]["roc_auc"]:
                 best = (row, family, parameters, pipeline)
     comparison_frame = pd.DataFrame(comparison)
@@ -942,10 +950,9 @@ def _train_churn_model(labelled: pd.DataFrame, scoring_date: dt.date, config: Tr
                 chosen_row = top
             break
     # the BG/NBD baseline: stacked with the chosen model when it adds information out of time
-    validation_probability = pipeline.predict_proba(prepare_features(validation, numeric, categorical))[:, 1]
-    stack = fit_baseline_stack(validation_probability, validation, y_validation)
-    baseline = pd.to_numeric(validation.get(BASELINE_COLUMN, pd.Series(np.nan, index=validation.index)),
-                             errors="coerce").to_numpy(dtype=float)
+    # (the chosen candidate's validation probabilities: fitting is deterministic, so a refit's are the same)
+    stack = fit_baseline_stack(validation_probabilities[family, chosen_row["parameters"]], validation, y_validation)
+    baseline = baseline_values(validation)
     if np.isfinite(baseline).all():  # on the comparison's own footing: every validation row scored
         comparison_frame = pd.concat([comparison_frame, pd.DataFrame([{
             "family": "bgnbd_baseline", "parameters": "{}",
