@@ -42,3 +42,17 @@ def test_results_are_split_into_layers_and_equal_work(tmp_path):
     assert out["python_models_s"] == 11.0 + 17.0
     assert out["tests_s"] == 19.0
     assert out["slowest_models"].startswith("churn_scores 17.0")
+
+
+def test_the_floor_is_the_fastest_of_its_repeated_scans(tmp_path, monkeypatch):
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute(f"copy (select 'c' || (i % 7) as customer_id, 1.5 as order_total, timestamp '2024-01-01' as ordered_at"
+                f" from range(100) t(i)) to '{tmp_path / 'orders.parquet'}'")
+    con.execute(f"copy (select 'c' || (i % 7) as customer_id, 's' || (i % 13) as session_id,"
+                f" timestamp '2024-01-01' as occurred_at from range(100) t(i)) to '{tmp_path / 'events.parquet'}'")
+    # each scan reads the clock twice: scans of 5, 2 and 7 seconds
+    clock = iter([0.0, 5.0, 10.0, 12.0, 20.0, 27.0])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    assert bench.floor_seconds(tmp_path, "1GB", repeats=3) == 2.0
