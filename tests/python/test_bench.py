@@ -56,3 +56,21 @@ def test_the_floor_is_the_fastest_of_its_repeated_scans(tmp_path, monkeypatch):
     clock = iter([0.0, 5.0, 10.0, 12.0, 20.0, 27.0])
     monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
     assert bench.floor_seconds(tmp_path, "1GB", repeats=3) == 2.0
+
+
+def test_the_scoring_chain_runs_from_the_features_mart_to_the_last_model():
+    def result(uid, start, end):
+        return {"unique_id": uid, "execution_time": end - start, "timing": [
+            {"name": "compile", "started_at": "2026-01-01T00:00:00Z", "completed_at": "2026-01-01T00:00:00Z"},
+            {"name": "execute", "started_at": f"2026-01-01T00:00:{start:02d}Z",
+             "completed_at": f"2026-01-01T00:00:{end:02d}Z"}]}
+
+    results = [
+        result("model.p.int_customer_order_features", 1, 9),
+        result("model.p.ml_customer_features", 10, 12),
+        result("model.p.churn_scores", 13, 20),
+        result("model.p.ml_churn_drift", 21, 25),
+        result("test.p.not_null_ml_churn_drift_psi", 26, 40),  # tests after the last model are not rescoring
+    ]
+    assert bench.scoring_chain_seconds(results) == 15.0
+    assert bench.scoring_chain_seconds(results[:1]) is None  # no features mart: no chain
