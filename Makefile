@@ -39,8 +39,9 @@ build: venv sample
 ## test: pytest (unit + end-to-end), dbt build with its tests, sqlfluff lint
 test: venv sample pytest dbt-test lint
 
+# two workers, a test file each (DECISIONS.md: the builds of one file share their fixtures)
 pytest: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 dbt-test: venv sample
 	$(DBT) build --vars '{raw_path: $(RAW_PATH)}'
