@@ -207,20 +207,18 @@ SCORING_CHAIN_START = "ml_customer_features"
 def _execute_span(result: dict) -> tuple[dt.datetime, dt.datetime] | None:
     for timing in result.get("timing", []):
         if timing.get("name") == "execute" and timing.get("started_at") and timing.get("completed_at"):
-            return (dt.datetime.fromisoformat(timing["started_at"].replace("Z", "+00:00")),
-                    dt.datetime.fromisoformat(timing["completed_at"].replace("Z", "+00:00")))
+            return dt.datetime.fromisoformat(timing["started_at"]), dt.datetime.fromisoformat(timing["completed_at"])
     return None
 
 
 def scoring_chain_seconds(results: list[dict], start_model: str = SCORING_CHAIN_START) -> float | None:
     """Elapsed seconds from the start of ``start_model`` to the end of the run's last model."""
-    spans = {r["unique_id"]: span for r in results if (span := _execute_span(r)) is not None}
-    starts = [span[0] for uid, span in spans.items()
-              if uid.startswith("model.") and uid.split(".")[-1] == start_model]
-    ends = [span[1] for uid, span in spans.items() if uid.startswith("model.")]
-    if not starts or not ends:
+    spans = [(r["unique_id"].split(".")[-1], span) for r in results
+             if r["unique_id"].startswith("model.") and (span := _execute_span(r)) is not None]
+    starts = [start for name, (start, _) in spans if name == start_model]
+    if not starts:
         return None
-    return max(0.0, (max(ends) - min(starts)).total_seconds())
+    return max(0.0, (max(end for _, (_, end) in spans) - min(starts)).total_seconds())
 
 
 def ensure_data(size: int, seed: int, cache: Path) -> Path:
